@@ -1,0 +1,217 @@
+"""The RealisDance-DiT transformer: diffusers' Wan 2.1 DiT plus three small modules.
+
+What differs from ``WanTransformer3DModel`` (spec section 1.3):
+- ``add_conv_in`` + ``add_proj`` (zero-initialised) patchify the pose latents and ADD them to the video tokens;
+- ``attn_conv_in`` patchifies the reference latent; its tokens are APPENDED to the sequence, share self- and
+  cross-attention and the timestep modulation, and are dropped after ``proj_out``;
+- shifted RoPE places the reference tokens below-right of the video grid (``rope.py``).
+
+The blocks, the condition embedder and the output head are diffusers' own, so the official ``transformer/`` folder
+loads key for key, and attention backends / layerwise casting / offloading hooks from diffusers apply unchanged.
+"""
+
+from __future__ import annotations
+
+import torch
+from diffusers.configuration_utils import register_to_config
+from diffusers.models.modeling_outputs import Transformer2DModelOutput
+from diffusers.models.transformers.transformer_wan import WanTransformer3DModel
+
+from ..errors import InputError
+from .configs import RELEASE_ROPE_FLAGS
+from .rope import RopeShift, ShiftedRotaryEmbedding
+
+# Text context length the Wan attention processor assumes: it treats everything before the last 512 context tokens
+# as CLIP tokens, so text must always arrive padded/truncated to exactly this length.
+TEXT_TOKENS = 512
+
+
+def _tokens(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, F, H, W) patch grid -> (B, F*H*W, C) token sequence."""
+    return x.flatten(2).transpose(1, 2)
+
+
+class RealisDanceTransformer(WanTransformer3DModel):
+    """Wan 2.1 DiT with pose injection, reference tokens and shifted RoPE (config keys as in the release)."""
+
+    _skip_layerwise_casting_patterns = [
+        *WanTransformer3DModel._skip_layerwise_casting_patterns,
+        "add_conv_in",
+        "attn_conv_in",
+        "add_proj",
+    ]
+    # New parameter names relative to the Wan 2.1 base model.
+    realisdance_modules = ("add_conv_in", "add_proj", "attn_conv_in")
+
+    @register_to_config
+    def __init__(
+        self,
+        patch_size: tuple[int, ...] = (1, 2, 2),
+        num_attention_heads: int = 40,
+        attention_head_dim: int = 128,
+        in_channels: int = 36,
+        out_channels: int = 16,
+        text_dim: int = 4096,
+        freq_dim: int = 256,
+        ffn_dim: int = 13824,
+        num_layers: int = 40,
+        cross_attn_norm: bool = True,
+        qk_norm: str | None = "rms_norm_across_heads",
+        eps: float = 1e-6,
+        image_dim: int | None = 1280,
+        added_kv_proj_dim: int | None = 5120,
+        rope_max_seq_len: int = 1024,
+        pos_embed_seq_len: int | None = None,
+        add_cond_in_dim: int = 32,
+        attn_cond_in_dim: int = 16,
+        shift_f: bool = RELEASE_ROPE_FLAGS["shift_f"],
+        shift_h: bool = RELEASE_ROPE_FLAGS["shift_h"],
+        shift_w: bool = RELEASE_ROPE_FLAGS["shift_w"],
+    ) -> None:
+        super().__init__(
+            patch_size=patch_size,
+            num_attention_heads=num_attention_heads,
+            attention_head_dim=attention_head_dim,
+            in_channels=in_channels,
+            out_channels=out_channels,
+            text_dim=text_dim,
+            freq_dim=freq_dim,
+            ffn_dim=ffn_dim,
+            num_layers=num_layers,
+            cross_attn_norm=cross_attn_norm,
+            qk_norm=qk_norm,
+            eps=eps,
+            image_dim=image_dim,
+            added_kv_proj_dim=added_kv_proj_dim,
+            rope_max_seq_len=rope_max_seq_len,
+            pos_embed_seq_len=pos_embed_seq_len,
+        )
+        inner_dim = num_attention_heads * attention_head_dim
+        patch = tuple(patch_size)
+        self.rope = ShiftedRotaryEmbedding(
+            attention_head_dim, rope_max_seq_len, shift=RopeShift(frame=shift_f, height=shift_h, width=shift_w)
+        )
+        self.add_conv_in = torch.nn.Conv3d(add_cond_in_dim, inner_dim, kernel_size=patch, stride=patch)
+        self.add_proj = torch.nn.Linear(inner_dim, inner_dim)
+        self.attn_conv_in = torch.nn.Conv3d(attn_cond_in_dim, inner_dim, kernel_size=patch, stride=patch)
+        self.initialize_new_modules()
+
+    @torch.no_grad()
+    def initialize_new_modules(self) -> None:
+        """The paper's initialisation of a new model from Wan weights.
+
+        ``add_proj`` starts at zero so the pose path is a no-op at step 0; the reference patchifier copies the
+        noise patchifier's first 16 input channels (the noisy-latent channels of the I2V input).
+        """
+        torch.nn.init.zeros_(self.add_proj.weight)
+        torch.nn.init.zeros_(self.add_proj.bias)
+        channels = self.attn_conv_in.in_channels
+        if self.patch_embedding.weight.device.type != "meta" and self.patch_embedding.in_channels >= channels:
+            self.attn_conv_in.weight.copy_(self.patch_embedding.weight[:, :channels])
+            self.attn_conv_in.bias.copy_(self.patch_embedding.bias)
+
+    # -- input checks: a wrong tensor should fail here with a sentence, not inside a conv or an attention kernel --
+
+    def _check_inputs(self, hidden_states, encoder_hidden_states, encoder_hidden_states_image, add_cond, attn_cond):
+        cfg = self.config
+        if hidden_states.ndim != 5 or hidden_states.shape[1] != cfg.in_channels:
+            raise InputError(
+                f"the model takes latents of shape (B, {cfg.in_channels}, T, H, W), got {tuple(hidden_states.shape)}"
+            )
+        p_t, p_h, p_w = cfg.patch_size
+        _, _, frames, height, width = hidden_states.shape
+        if frames % p_t or height % p_h or width % p_w:
+            raise InputError(
+                f"latent size {frames}x{height}x{width} is not divisible by the patch size {tuple(cfg.patch_size)}"
+            )
+        if add_cond is not None and (
+            add_cond.shape[1] != cfg.add_cond_in_dim or add_cond.shape[2:] != hidden_states.shape[2:]
+        ):
+            raise InputError(
+                f"pose latents must be (B, {cfg.add_cond_in_dim}, {frames}, {height}, {width}) to match this model "
+                f"and the video latent, got {tuple(add_cond.shape)}"
+                + (
+                    "; this model takes SMPL-CS + hands (+ DWPose) streams of 16 channels each"
+                    if add_cond.shape[1] % 16 == 0
+                    else ""
+                )
+            )
+        if attn_cond is not None:
+            if attn_cond.ndim != 5 or attn_cond.shape[1] != cfg.attn_cond_in_dim or attn_cond.shape[2] != p_t:
+                raise InputError(
+                    f"the reference latent must be (B, {cfg.attn_cond_in_dim}, 1, H_r, W_r), got {tuple(attn_cond.shape)}"
+                )
+            if attn_cond.shape[3] % p_h or attn_cond.shape[4] % p_w:
+                raise InputError(
+                    f"reference latent size {tuple(attn_cond.shape[3:])} is not divisible by the patch size"
+                )
+        if encoder_hidden_states.shape[-1] != cfg.text_dim:
+            raise InputError(
+                f"text embeddings must have {cfg.text_dim} channels, got {encoder_hidden_states.shape[-1]}"
+            )
+        if cfg.image_dim is not None:
+            if encoder_hidden_states_image is None:
+                raise InputError("this I2V model needs CLIP image embeddings (B, 257, 1280) of the reference image")
+            if encoder_hidden_states.shape[1] != TEXT_TOKENS:
+                raise InputError(
+                    f"I2V text embeddings must be padded or truncated to exactly {TEXT_TOKENS} tokens, "
+                    f"got {encoder_hidden_states.shape[1]}"
+                )
+        elif encoder_hidden_states_image is not None:
+            raise InputError("this T2V model has no CLIP image branch; do not pass image embeddings")
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        timestep: torch.Tensor,
+        encoder_hidden_states: torch.Tensor,
+        encoder_hidden_states_image: torch.Tensor | None = None,
+        add_cond: torch.Tensor | None = None,
+        attn_cond: torch.Tensor | None = None,
+        return_dict: bool = True,
+        attention_kwargs: dict | None = None,
+    ):
+        """Flow velocity for the noisy video latent.
+
+        hidden_states: (B, in_channels, T, H, W) noisy latent (+ the 20-channel I2V condition for I2V models).
+        timestep: (B,) on the 0..1000 scale. encoder_hidden_states: (B, 512, text_dim) text embeddings.
+        encoder_hidden_states_image: (B, 257, image_dim) CLIP penultimate states (I2V only).
+        add_cond: (B, add_cond_in_dim, T, H, W) pose latents. attn_cond: (B, 16, 1, H_r, W_r) reference latent.
+        """
+        self._check_inputs(hidden_states, encoder_hidden_states, encoder_hidden_states_image, add_cond, attn_cond)
+        batch, _, frames, height, width = hidden_states.shape
+        p_t, p_h, p_w = self.config.patch_size
+        video_grid = (frames // p_t, height // p_h, width // p_w)
+
+        tokens = _tokens(self.patch_embedding(hidden_states))
+        if add_cond is not None:
+            pose = _tokens(self.add_conv_in(add_cond.to(self.add_conv_in.weight.dtype)))
+            tokens = tokens + self.add_proj(pose).to(tokens.dtype)
+        video_tokens = tokens.shape[1]
+        reference_grid = None
+        if attn_cond is not None:
+            reference = self.attn_conv_in(attn_cond.to(self.attn_conv_in.weight.dtype))
+            reference_grid = tuple(reference.shape[2:])
+            tokens = torch.cat([tokens, _tokens(reference).to(tokens.dtype)], dim=1)
+        tokens = tokens.contiguous()
+        rotary_emb = self.rope(video_grid, reference_grid, device=tokens.device)
+
+        temb, timestep_proj, context, image_context = self.condition_embedder(
+            timestep, encoder_hidden_states, encoder_hidden_states_image
+        )
+        timestep_proj = timestep_proj.unflatten(1, (6, -1))
+        if image_context is not None:
+            context = torch.cat([image_context, context], dim=1)  # CLIP tokens first: the processor splits on it
+
+        for block in self.blocks:
+            tokens = block(tokens, context, timestep_proj, rotary_emb)
+
+        shift, scale = (self.scale_shift_table.to(temb.device) + temb.unsqueeze(1)).chunk(2, dim=1)
+        tokens = (self.norm_out(tokens.float()) * (1 + scale) + shift).type_as(tokens)
+        tokens = self.proj_out(tokens)[:, :video_tokens]  # reference tokens leave here, before unpatchify
+
+        out = tokens.reshape(batch, *video_grid, p_t, p_h, p_w, -1)
+        out = out.permute(0, 7, 1, 4, 2, 5, 3, 6).flatten(6, 7).flatten(4, 5).flatten(2, 3)
+        if not return_dict:
+            return (out,)
+        return Transformer2DModelOutput(sample=out)

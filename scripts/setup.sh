@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs what the pack needs into the current Python environment.
+# torch is only installed when missing, so an existing ComfyUI environment keeps its own (CUDA) torch.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-python3}"
+if ! "$PY" -c "import torch" >/dev/null 2>&1; then
+  "$PY" -m pip install --quiet "torch==${TORCH_VERSION:-2.13.0}"
+fi
+"$PY" -m pip install --quiet -r requirements.txt
+if [ "${1:-}" = "--dev" ]; then
+  "$PY" -m pip install --quiet -r requirements-dev.txt
+fi
