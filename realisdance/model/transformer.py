@@ -139,7 +139,8 @@ class RealisDanceTransformer(WanTransformer3DModel):
         if attn_cond is not None:
             if attn_cond.ndim != 5 or attn_cond.shape[1] != cfg.attn_cond_in_dim or attn_cond.shape[2] != p_t:
                 raise InputError(
-                    f"the reference latent must be (B, {cfg.attn_cond_in_dim}, 1, H_r, W_r), got {tuple(attn_cond.shape)}"
+                    f"the reference latent must be (B, {cfg.attn_cond_in_dim}, 1, H_r, W_r), "
+                    f"got {tuple(attn_cond.shape)}"
                 )
             if attn_cond.shape[3] % p_h or attn_cond.shape[4] % p_w:
                 raise InputError(
@@ -183,21 +184,27 @@ class RealisDanceTransformer(WanTransformer3DModel):
         p_t, p_h, p_w = self.config.patch_size
         video_grid = (frames // p_t, height // p_h, width // p_w)
 
-        tokens = _tokens(self.patch_embedding(hidden_states))
+        # Inputs arrive in whatever precision the caller keeps latents in (fp32 in the pipeline); the model computes
+        # in the dtype of its weights, like the official pipeline which casts its inputs to bf16.
+        dtype = self.patch_embedding.weight.dtype
+        tokens = _tokens(self.patch_embedding(hidden_states.to(dtype)))
         if add_cond is not None:
-            pose = _tokens(self.add_conv_in(add_cond.to(self.add_conv_in.weight.dtype)))
+            pose = _tokens(self.add_conv_in(add_cond.to(dtype)))
             tokens = tokens + self.add_proj(pose).to(tokens.dtype)
         video_tokens = tokens.shape[1]
         reference_grid = None
         if attn_cond is not None:
-            reference = self.attn_conv_in(attn_cond.to(self.attn_conv_in.weight.dtype))
+            reference = self.attn_conv_in(attn_cond.to(dtype))
             reference_grid = tuple(reference.shape[2:])
             tokens = torch.cat([tokens, _tokens(reference).to(tokens.dtype)], dim=1)
         tokens = tokens.contiguous()
         rotary_emb = self.rope(video_grid, reference_grid, device=tokens.device)
 
+        text_dtype = self.condition_embedder.text_embedder.linear_1.weight.dtype
+        if encoder_hidden_states_image is not None:
+            encoder_hidden_states_image = encoder_hidden_states_image.to(text_dtype)
         temb, timestep_proj, context, image_context = self.condition_embedder(
-            timestep, encoder_hidden_states, encoder_hidden_states_image
+            timestep, encoder_hidden_states.to(text_dtype), encoder_hidden_states_image
         )
         timestep_proj = timestep_proj.unflatten(1, (6, -1))
         if image_context is not None:

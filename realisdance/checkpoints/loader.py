@@ -1,0 +1,177 @@
+"""Load a RealisDance-DiT transformer from any supported layout without holding it in memory twice.
+
+The model is built on the meta device (no memory), its dtype plan is applied there, and every tensor is then read
+from its file, cast and moved to its final device one at a time and assigned in place. Peak host memory is the
+model in its final dtype plus one tensor.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import CheckpointError
+from ..model import RealisDanceTransformer
+from .config_infer import infer_config
+from .dtypes import apply_dtype_plan, dominant_stored_dtype, resolve_dtype
+from .keymap import detect_naming, strip_prefix, wan_to_diffusers
+from .safetensors_file import SafetensorsReader
+from .sources import CheckpointSource, locate
+
+logger = logging.getLogger(__name__)
+
+# Stored names that carry no parameter of ours: stale I2V keys of the diffusers conversion (the release's class
+# ignores them too) and the markers / input scales of ComfyUI "scaled fp8" files.
+_IGNORED_SUFFIXES = (".norm_added_q.weight", ".norm_added_q.bias", ".scale_input")
+_IGNORED_NAMES = {"scaled_fp8"}
+_SCALE_SUFFIX = ".scale_weight"
+
+
+@dataclass(frozen=True)
+class TensorPlan:
+    """Where one model parameter comes from."""
+
+    stored_name: str
+    header_index: int
+    scale_name: str | None = None  # ComfyUI scaled-fp8: weight = stored * scale
+
+
+def _model_kwargs(config: dict) -> dict:
+    known = set(RealisDanceTransformer._get_init_keys(RealisDanceTransformer)) - {"self"}
+    return {k: v for k, v in config.items() if k in known}
+
+
+def _plan(source: CheckpointSource) -> tuple[dict[str, TensorPlan], dict[str, tuple[int, ...]], str]:
+    """Map every diffusers parameter name to the stored tensor that fills it."""
+    all_names = [name for header in source.headers for name in header.tensors]
+    prefix, stripped = strip_prefix(all_names)
+    naming = detect_naming(stripped)
+    if naming == "unknown":
+        raise CheckpointError(
+            f"{source.path}: these tensors are not a Wan 2.1 DiT (no 'head.head' / 'proj_out' or attention weights "
+            f"found; first names: {', '.join(sorted(stripped)[:3])}). Is this a VAE, text encoder or LoRA file?"
+        )
+    to_diffusers = wan_to_diffusers if naming == "wan" else (lambda n: n)
+    header_of = {name: i for i, header in enumerate(source.headers) for name in header.tensors}
+    plans: dict[str, TensorPlan] = {}
+    shapes: dict[str, tuple[int, ...]] = {}
+    scales: dict[str, str] = {}
+    for short, stored in stripped.items():
+        if short in _IGNORED_NAMES or short.endswith(_IGNORED_SUFFIXES):
+            continue
+        target = to_diffusers(short)
+        if target.endswith(_SCALE_SUFFIX):
+            scales[target[: -len(_SCALE_SUFFIX)] + ".weight"] = stored
+            continue
+        plans[target] = TensorPlan(stored, header_of[stored])
+        shapes[target] = source.headers[header_of[stored]].tensors[stored].shape
+    for target, scale in scales.items():
+        if target in plans:
+            plans[target] = TensorPlan(plans[target].stored_name, plans[target].header_index, scale)
+    logger.debug("checkpoint %s: %s naming, prefix %r, %d tensors", source.path, naming, prefix, len(plans))
+    return plans, shapes, naming
+
+
+def _require_realisdance(source: CheckpointSource, shapes: dict) -> None:
+    new = [m for m in RealisDanceTransformer.realisdance_modules if f"{m}.weight" in shapes]
+    if len(new) == len(RealisDanceTransformer.realisdance_modules):
+        return
+    if not new:
+        raise CheckpointError(
+            f"{source.path}: this is a plain Wan 2.1 DiT without the RealisDance modules (add_conv_in, add_proj, "
+            f"attn_conv_in). RealisDance-DiT needs its own weights: the transformer/ folder of the "
+            f"theFoxofSky/RealisDance-DiT release, or a single file converted from it."
+        )
+    missing = sorted(set(RealisDanceTransformer.realisdance_modules) - set(new))
+    raise CheckpointError(f"{source.path}: incomplete RealisDance-DiT checkpoint, missing {', '.join(missing)}.")
+
+
+def resolve_config(source: CheckpointSource, shapes: dict, overrides: dict | None) -> dict:
+    """The folder's config.json when present, else the config rebuilt from shapes; ``overrides`` win."""
+    if source.config is not None:
+        class_name = source.config.get("_class_name", "")
+        if class_name and class_name not in ("RealisDanceDiT", RealisDanceTransformer.__name__):
+            logger.warning("%s names class %s; loading it as RealisDance-DiT", source.config_path, class_name)
+        config = dict(source.config)
+    else:
+        metadata = source.headers[0].metadata if len(source.headers) == 1 else None
+        config = infer_config(shapes, str(source.path), metadata)
+    config.update(overrides or {})
+    return config
+
+
+def _check_against_model(source: CheckpointSource, model, plans: dict, shapes: dict) -> None:
+    expected = dict(model.named_parameters())
+    unexpected = sorted(set(plans) - set(expected))
+    if unexpected:
+        raise CheckpointError(
+            f"{source.path}: {len(unexpected)} tensors do not belong to a RealisDance-DiT of this configuration "
+            f"(e.g. {', '.join(unexpected[:3])}). Is it another Wan variant (VACE, Animate, a LoRA)?"
+        )
+    for name, param in expected.items():
+        if name in shapes and tuple(shapes[name]) != tuple(param.shape):
+            raise CheckpointError(
+                f"{source.path}: tensor {name!r} has shape {tuple(shapes[name])} but the model config "
+                f"({source.config_path or 'inferred from the file'}) expects {tuple(param.shape)}. The config and "
+                f"the weights are from different models."
+            )
+    missing = sorted(set(expected) - set(plans))
+    if missing:
+        raise CheckpointError(
+            f"{source.path}: {len(missing)} parameters are missing (e.g. {', '.join(missing[:3])}); the checkpoint is "
+            f"incomplete. Download it again."
+        )
+
+
+def _assign(model: torch.nn.Module, name: str, tensor: torch.Tensor) -> None:
+    module_name, _, leaf = name.rpartition(".")
+    module = model.get_submodule(module_name)
+    module._parameters[leaf] = torch.nn.Parameter(tensor, requires_grad=False)
+
+
+def load_transformer(
+    path,
+    dtype: str = "auto",
+    device: str | torch.device = "cpu",
+    config_overrides: dict | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> RealisDanceTransformer:
+    """Load the transformer from a release folder, a ``transformer/`` folder, a shard index or one safetensors file.
+
+    dtype: 'auto' (the file's precision), 'fp32', 'bf16', 'fp16', 'fp8_e4m3fn' or 'fp8_e5m2' (fp8 storage with bf16
+    compute). Single files in diffusers, original-Wan or ComfyUI naming are all accepted.
+    """
+    source = locate(path)
+    plans, shapes, _ = _plan(source)
+    _require_realisdance(source, shapes)
+    config = resolve_config(source, shapes, config_overrides)
+    try:
+        with torch.device("meta"):
+            model = RealisDanceTransformer(**_model_kwargs(config))
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{source.config_path or source.path}: invalid model config ({err}).") from err
+    dtype_name = resolve_dtype(dtype, dominant_stored_dtype(source.headers))
+    apply_dtype_plan(model, dtype_name)
+    _check_against_model(source, model, plans, shapes)
+
+    targets = dict(model.named_parameters())
+    by_header: dict[int, list[str]] = {}
+    for name, plan in plans.items():
+        by_header.setdefault(plan.header_index, []).append(name)
+    done, total = 0, len(plans)
+    for index, names in sorted(by_header.items()):
+        with SafetensorsReader(source.headers[index]) as reader:
+            for name in names:
+                plan = plans[name]
+                tensor = reader.get(plan.stored_name)
+                if plan.scale_name is not None:
+                    tensor = tensor.float() * reader.get(plan.scale_name).float()
+                _assign(model, name, tensor.to(device=device, dtype=targets[name].dtype))
+                done += 1
+                if progress is not None:
+                    progress(done, total)
+    model.config_source = str(source.config_path or source.path)
+    return model.eval().requires_grad_(False)
