@@ -26,5 +26,9 @@ def build_transformer(config: dict, device=None, dtype=None) -> RealisDanceTrans
     with torch.device(device or "cpu"):
         model = RealisDanceTransformer(**kwargs)
     if dtype is not None:
-        model = model.to(dtype)
+        keep_fp32 = set(model._keep_in_fp32_modules)
+        for name, param in model.named_parameters():
+            # The release keeps timestep embedding, modulation tables and norms in fp32 whatever the model dtype.
+            fp32 = any(part in keep_fp32 for part in name.split("."))
+            param.data = param.data.to(torch.float32 if fp32 else dtype)
     return model.eval().requires_grad_(False)

@@ -1,0 +1,5 @@
+"""``python -m realisdance``: see ``realisdance.cli``."""
+
+from .cli import main
+
+raise SystemExit(main())
