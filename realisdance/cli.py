@@ -1,6 +1,8 @@
-"""Command line: ``python -m realisdance demo`` (and, with the pipeline, ``animate``).
+"""Command line: ``python -m realisdance animate`` (single run or batch) and ``python -m realisdance demo``.
 
-Errors the user can fix are printed as one sentence (exit code 2), never as a traceback.
+Errors the user can fix are printed as one sentence (exit code 2), never as a traceback. Every output video is
+written atomically, and the sampled latents are saved next to it (``<out>.latents.pt``) before decoding, so a
+decode failure never loses the sampling work.
 """
 
 from __future__ import annotations
@@ -8,83 +10,170 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import RealisDanceError
+from .errors import InputError, RealisDanceError
 
 CACHE_DIR = Path.home() / ".cache" / "realisdance"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+
+# The demo on the tiny model: small enough to finish in about a minute on 2 CPU cores.
+TINY_DEMO = {"frames": 17, "max_area": 256 * 448, "steps": 8}
 
 
-def _smoke_inputs(model, frames: int = 5, height: int = 64, width: int = 96):
-    import torch
-
-    cfg = model.config
-    t, h, w = (frames - 1) // 4 + 1, height // 8, width // 8
-    g = torch.Generator().manual_seed(0)
-    image = torch.randn(1, 257, cfg.image_dim, generator=g) if cfg.image_dim else None
-    return {
-        "hidden_states": torch.randn(1, cfg.in_channels, t, h, w, generator=g),
-        "timestep": torch.tensor([999.0]),
-        "encoder_hidden_states": torch.randn(1, 512, cfg.text_dim, generator=g),
-        "encoder_hidden_states_image": image,
-        "add_cond": torch.randn(1, cfg.add_cond_in_dim, t, h, w, generator=g),
-        "attn_cond": torch.randn(1, cfg.attn_cond_in_dim, 1, h, w, generator=g),
-    }
+@dataclass
+class Job:
+    ref: Path
+    smpl: Path
+    hamer: Path
+    prompt: str
+    out: Path
 
 
-def run_model_smoke(model_path: str | None, dtype: str, device: str) -> int:
-    """Load a transformer through the real loader and run one forward with pose and reference tokens."""
-    import torch
-
-    from .checkpoints import load_transformer, save_single_file
-    from .model import build_transformer, named_config
-
-    if model_path is None:
-        model_path = CACHE_DIR / "tiny-realisdance-dit_comfyui.safetensors"
-        if not model_path.exists():
-            CACHE_DIR.mkdir(parents=True, exist_ok=True)
-            torch.manual_seed(0)
-            save_single_file(build_transformer(named_config("tiny-I2V")), model_path, naming="comfyui")
-        print(f"No --model given: using the embedded tiny random-weight model ({model_path}).")
-        print("Random weights produce noise; pass --model /path/to/RealisDance-DiT (the release folder, its")
-        print("transformer/ folder, or a single .safetensors file) for the real model.")
-    start = time.perf_counter()
-    model = load_transformer(model_path, dtype=dtype, device=device)
-    loaded = time.perf_counter() - start
-    cfg = model.config
-    count = sum(p.numel() for p in model.parameters())
-    print(
-        f"Loaded {count / 1e9:.3f} B parameters in {loaded:.1f} s from {model.config_source}: "
-        f"{cfg.num_layers} blocks x {cfg.num_attention_heads} heads, in_channels {cfg.in_channels}, "
-        f"pose channels {cfg.add_cond_in_dim}, RoPE shift f/h/w = {cfg.shift_f}/{cfg.shift_h}/{cfg.shift_w}"
-    )
-    inputs = {k: (v.to(device) if v is not None else None) for k, v in _smoke_inputs(model).items()}
-    start = time.perf_counter()
-    with torch.inference_mode():
-        out = model(**inputs).sample
-    print(
-        f"One forward with pose and reference tokens: output {tuple(out.shape)} in {time.perf_counter() - start:.2f} s,"
-        f" finite: {bool(torch.isfinite(out).all())}"
-    )
-    return 0
+def _add_run_options(parser: argparse.ArgumentParser, defaults: dict | None = None) -> None:
+    defaults = defaults or {}
+    parser.add_argument("--prompt", default="", help="text prompt (the release accepts an empty one)")
+    parser.add_argument("--negative-prompt", default="", help="negative prompt (release default: empty)")
+    parser.add_argument("--steps", type=int, default=defaults.get("steps", 40))
+    parser.add_argument("--cfg", type=float, default=2.0, help="guidance scale; 1 runs one forward per step")
+    parser.add_argument("--seed", type=int, default=1024)
+    parser.add_argument("--frames", type=int, default=defaults.get("frames", 81), help="4k+1 frames (81 = 5 s)")
+    parser.add_argument("--max-area", type=int, default=defaults.get("max_area", 768 * 768), help="pixels")
+    parser.add_argument("--dtype", default=None, help="auto, bf16, fp16, fp32, fp8_e4m3fn, fp8_e5m2")
+    parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
+    parser.add_argument("--scheduler", default="auto", choices=["auto", "unipc", "euler"])
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m realisdance", description="RealisDance-DiT character animation")
     commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="run the main job on an embedded tiny model, or on --model")
-    demo.add_argument("--model", default=None, help="RealisDance-DiT release folder, transformer folder or file")
-    demo.add_argument("--dtype", default="auto", help="auto, fp32, bf16, fp16, fp8_e4m3fn, fp8_e5m2")
-    demo.add_argument("--device", default="cpu")
+
+    animate = commands.add_parser("animate", help="animate a reference image with SMPL-CS and hand videos")
+    animate.add_argument("--model", required=True, help="RealisDance-DiT release folder (diffusers layout)")
+    animate.add_argument("--transformer", default=None, help="a transformer file or folder instead of model's")
+    animate.add_argument("--ref", type=Path, help="reference image")
+    animate.add_argument("--smpl", type=Path, help="SMPL-CS condition video")
+    animate.add_argument("--hamer", type=Path, help="hand condition video")
+    animate.add_argument("--out", type=Path, help="output mp4 (default: <ref>_<smpl>.mp4 in the current folder)")
+    animate.add_argument("--root", type=Path, help="batch: a folder with ref/, smpl/, hamer/ and prompt/")
+    animate.add_argument("--out-dir", type=Path, default=Path("outputs"), help="batch output folder")
+    _add_run_options(animate)
+
+    demo = commands.add_parser("demo", help="the main job on an embedded tiny model and a synthetic pose clip")
+    demo.add_argument("--model", default=None, help="a real RealisDance-DiT release folder instead of the tiny one")
+    demo.add_argument("--out", type=Path, default=Path("outputs/demo.mp4"))
+    _add_run_options(demo, TINY_DEMO)
     return parser
+
+
+def batch_jobs(root: Path, out_dir: Path) -> list[Job]:
+    """The official batch layout: ref/<id>.<img>, smpl/<id>.mp4, hamer/<id>.mp4, prompt/<id>.txt."""
+    missing = [name for name in ("ref", "smpl", "hamer") if not (root / name).is_dir()]
+    if missing:
+        raise InputError(
+            f"{root}: a batch folder needs ref/, smpl/ and hamer/ sub-folders; missing {', '.join(missing)}"
+        )
+    jobs = []
+    for ref in sorted(p for p in (root / "ref").iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+        smpl, hamer = root / "smpl" / f"{ref.stem}.mp4", root / "hamer" / f"{ref.stem}.mp4"
+        absent = [str(p) for p in (smpl, hamer) if not p.is_file()]
+        if absent:
+            raise InputError(f"batch item {ref.stem!r} has no {' or '.join(absent)}; every reference needs both videos")
+        prompt_file = root / "prompt" / f"{ref.stem}.txt"
+        # the release joins the stripped lines of the prompt file
+        prompt = (
+            " ".join(line.strip() for line in prompt_file.read_text().splitlines()) if prompt_file.is_file() else ""
+        )
+        jobs.append(Job(ref, smpl, hamer, prompt, out_dir / f"{ref.stem}.mp4"))
+    if not jobs:
+        raise InputError(f"{root / 'ref'}: no reference images found ({', '.join(IMAGE_SUFFIXES)})")
+    return jobs
+
+
+def single_job(args) -> Job:
+    absent = [name for name in ("ref", "smpl", "hamer") if getattr(args, name) is None]
+    if absent:
+        raise InputError(f"give --{', --'.join(absent)} (or --root for a batch folder)")
+    out = args.out or Path(f"{args.ref.stem}_{args.smpl.stem}.mp4")
+    return Job(args.ref, args.smpl, args.hamer, args.prompt, out)
+
+
+def run_jobs(pipeline, jobs: list[Job], args) -> None:
+    import torch
+    from tqdm import tqdm
+
+    from .pipeline.preprocess import prepare_inputs
+    from .pipeline.sampling import SamplerSettings
+    from .video import write_video
+
+    settings = SamplerSettings(steps=args.steps, guidance=args.cfg, seed=args.seed)
+    for job in jobs:
+        start = time.perf_counter()
+        prepared = prepare_inputs(job.ref, job.smpl, job.hamer, num_frames=args.frames, max_area=args.max_area)
+        print(f"{job.ref.name}: {prepared.num_frames} frames at {prepared.width}x{prepared.height}")
+        conditions = pipeline.build_conditions(prepared, job.prompt, args.negative_prompt)
+        with tqdm(total=settings.steps, desc="sampling", unit="step") as bar:
+            latents = pipeline.sample(conditions, settings, callback=lambda i, n, x: bar.update(1))
+        job.out.parent.mkdir(parents=True, exist_ok=True)
+        latents_path = job.out.with_name(job.out.name + ".latents.pt")
+        torch.save(latents.cpu(), latents_path)
+        write_video(job.out, pipeline.decode(latents), fps=16)
+        print(f"wrote {job.out} ({time.perf_counter() - start:.1f} s); latents in {latents_path}")
+
+
+def _load_pipeline(model, args, transformer=None):
+    import torch
+
+    from .pipeline.api import RealisDancePipeline
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = None if args.dtype in (None, "auto") else args.dtype
+    start = time.perf_counter()
+    pipeline = RealisDancePipeline.from_pretrained(
+        model, dtype=dtype, device=device, scheduler=args.scheduler, transformer=transformer
+    )
+    print(f"loaded {model} on {device} in {time.perf_counter() - start:.1f} s")
+    return pipeline
+
+
+def tiny_release() -> Path:
+    """The embedded default model: a tiny random-weight release folder, built once and cached."""
+    from .tiny import build_tiny_release, tiny_release_info
+
+    folder = CACHE_DIR / "tiny-release-I2V"
+    if tiny_release_info(folder) is None:
+        build_tiny_release(folder, variant="I2V", overwrite=True)
+    return folder
+
+
+def demo(args) -> None:
+    from .demo_inputs import write_demo_inputs
+
+    inputs = write_demo_inputs(CACHE_DIR / "demo-inputs")
+    if args.model is None:
+        print("No --model given: running the embedded tiny random-weight RealisDance-DiT (real architecture).")
+        print("Random weights make noise, not a dance. For the real model: --model /path/to/RealisDance-DiT")
+        model = tiny_release()
+    else:
+        model = args.model
+    pipeline = _load_pipeline(model, args)
+    job = Job(inputs["ref"], inputs["smpl"], inputs["hamer"], args.prompt or "a person dancing", args.out)
+    run_jobs(pipeline, [job], args)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "demo":
-            return run_model_smoke(args.model, args.dtype, args.device)
+            demo(args)
+        else:
+            jobs = batch_jobs(args.root, args.out_dir) if args.root else [single_job(args)]
+            run_jobs(_load_pipeline(args.model, args, args.transformer), jobs, args)
     except RealisDanceError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    return 1
+    except KeyboardInterrupt:
+        print("interrupted; no partial video was written", file=sys.stderr)
+        return 130
+    return 0

@@ -1,0 +1,1 @@
+"""RealisDance-DiT inference pipeline: input preprocessing (``preprocess``) and, later, the sampler around the DiT."""
