@@ -122,6 +122,25 @@ def run_jobs(pipeline, jobs: list[Job], args) -> None:
         print(f"wrote {job.out} ({time.perf_counter() - start:.1f} s); latents in {latents_path}")
 
 
+def quiet_libraries() -> None:
+    """Keep the terminal for our progress and errors: no per-file load bars or hints from the libraries."""
+    import diffusers
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    diffusers.utils.logging.set_verbosity_error()
+    diffusers.utils.logging.disable_progress_bar()
+
+
+def check_jobs(jobs: list[Job], args) -> None:
+    """Refuse bad inputs before any model is loaded."""
+    from .pipeline.preprocess import check_inputs
+
+    for job in jobs:
+        check_inputs(job.ref, job.smpl, job.hamer, num_frames=args.frames, max_area=args.max_area)
+
+
 def _load_pipeline(model, args, transformer=None):
     import torch
 
@@ -159,16 +178,19 @@ def demo(args) -> None:
         model = args.model
     pipeline = _load_pipeline(model, args)
     job = Job(inputs["ref"], inputs["smpl"], inputs["hamer"], args.prompt or "a person dancing", args.out)
+    check_jobs([job], args)
     run_jobs(pipeline, [job], args)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        quiet_libraries()
         if args.command == "demo":
             demo(args)
         else:
             jobs = batch_jobs(args.root, args.out_dir) if args.root else [single_job(args)]
+            check_jobs(jobs, args)
             run_jobs(_load_pipeline(args.model, args, args.transformer), jobs, args)
     except RealisDanceError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -485,6 +485,23 @@ class PreparedInputs:
     source_fps: float
 
 
+def check_inputs(
+    ref_image: ImageSource,
+    smpl_video: VideoSource,
+    hamer_video: VideoSource,
+    num_frames: int = DEFAULT_NUM_FRAMES,
+    max_area: int = DEFAULT_MAX_AREA,
+    pose_fps: float | None = None,
+) -> tuple[int, int]:
+    """Everything ``prepare_inputs`` would refuse, found without decoding a video; returns (height, width).
+
+    Run it before loading a model, so a wrong frame count or mismatched videos fail in a second, not after minutes.
+    """
+    plan = _plan_pose_pair(smpl_video, hamer_video, num_frames, max_area, pose_fps)
+    load_reference_image(ref_image)
+    return plan.height, plan.width
+
+
 def prepare_inputs(
     ref_image: ImageSource,
     smpl_video: VideoSource,
