@@ -7,9 +7,9 @@ import math
 
 import pytest
 import torch
-from conftest import tiny_inputs
 from diffusers import WanTransformer3DModel
 from diffusers.loaders.single_file_utils import convert_wan_transformer_to_diffusers
+from helpers import tiny_inputs
 from safetensors.torch import load_file, save_file
 
 from realisdance.checkpoints import (

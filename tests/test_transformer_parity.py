@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import tiny_inputs
 from diffusers import WanTransformer3DModel
+from helpers import tiny_inputs
 
 
 def diffusers_twin(model) -> WanTransformer3DModel:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import tiny_inputs
+from helpers import tiny_inputs
 from reference_impl import reference_forward
 
 from realisdance.errors import InputError

@@ -1,0 +1,149 @@
+"""The only module of the pack that imports ComfyUI.
+
+Everything the node classes need from the host is re-exported or wrapped here: the V3 node API (``io``, ``ui``,
+``ComfyExtension``), our custom socket types, model folders (``folder_paths``), devices, memory, progress and
+interrupt (``comfy.model_management``, ``comfy.utils``). The core package ``realisdance`` never imports ComfyUI; a
+test double of exactly this surface lives in ``tests/comfy_double``.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+from collections.abc import Callable
+
+import comfy.model_management as model_management
+import comfy.utils
+import folder_paths
+import torch
+from comfy_api.latest import ComfyExtension, io, ui
+
+from realisdance.errors import CheckpointError
+
+__all__ = [
+    "MODEL_FOLDER",
+    "ComfyExtension",
+    "RealisDanceModel",
+    "free_vram",
+    "io",
+    "model_choices",
+    "progress_reporter",
+    "register_model_folders",
+    "release_cached_memory",
+    "resolve_model_path",
+    "throw_if_interrupted",
+    "torch_device",
+    "ui",
+]
+
+# ---- types passed between our nodes ----
+
+RealisDanceModel = io.Custom("REALISDANCE_MODEL")  # a realisdance.model.handle.ModelHandle
+
+# ---- model folders ----
+
+# models/realisdance/ holds official diffusers folders (one sub-folder per release) and pose assets (body models,
+# the SMPL-CS colour table). Single-file transformers go to the standard diffusion_models/ folder.
+MODEL_FOLDER = "realisdance"
+MODEL_FOLDER_EXTENSIONS = {".safetensors", ".sft", ".json", ".npz", ".pkl", ".pt"}
+DIFFUSION_MODELS = "diffusion_models"
+_FOLDER_MARKERS = ("model_index.json", os.path.join("transformer", "config.json"))
+FOLDER_SUFFIX = "/"  # a combo value naming a folder of models/realisdance ends with "/"; file names never do
+
+
+def register_model_folders() -> None:
+    """Register models/realisdance (idempotent; paths users added via extra_model_paths.yaml are kept)."""
+    default = os.path.join(folder_paths.models_dir, MODEL_FOLDER)
+    try:
+        os.makedirs(default, exist_ok=True)  # so users see where the release goes
+    except OSError:
+        pass  # read-only models folder: listing simply finds nothing there
+    folder_paths.add_model_folder_path(MODEL_FOLDER, default, is_default=True)
+    paths, extensions = folder_paths.folder_names_and_paths[MODEL_FOLDER]
+    # A key created by add_model_folder_path has an EMPTY extension set, which ComfyUI reads as "every file".
+    folder_paths.folder_names_and_paths[MODEL_FOLDER] = (paths, set(extensions) | MODEL_FOLDER_EXTENSIONS)
+
+
+def _release_folders() -> dict[str, str]:
+    """Sub-folders of every models/realisdance path that look like a diffusers release: name -> full path."""
+    register_model_folders()
+    found: dict[str, str] = {}
+    for root in folder_paths.get_folder_paths(MODEL_FOLDER):
+        if not os.path.isdir(root):
+            continue
+        for name in sorted(os.listdir(root)):
+            full = os.path.join(root, name)
+            if os.path.isdir(full) and any(os.path.isfile(os.path.join(full, m)) for m in _FOLDER_MARKERS):
+                found.setdefault(name, full)  # the first path wins, as in folder_paths.get_full_path
+    return found
+
+
+def model_choices() -> list[str]:
+    """Transformer choices: .safetensors files in diffusion_models/, then release folders of models/realisdance/."""
+    files = [
+        name for name in folder_paths.get_filename_list(DIFFUSION_MODELS) if name.endswith((".safetensors", ".sft"))
+    ]
+    return files + [name + FOLDER_SUFFIX for name in _release_folders()]
+
+
+def resolve_model_path(choice: str) -> str:
+    """The full path of a ``model_choices()`` value; a clear CheckpointError when it is gone."""
+    if choice.endswith(FOLDER_SUFFIX):
+        folder = _release_folders().get(choice[: -len(FOLDER_SUFFIX)])
+        if folder is None:
+            raise CheckpointError(
+                f"model folder '{choice}' not found in {' or '.join(folder_paths.get_folder_paths(MODEL_FOLDER))}. "
+                f"It needs model_index.json or transformer/config.json; refresh the node (R) after moving files."
+            )
+        return folder
+    path = folder_paths.get_full_path(DIFFUSION_MODELS, choice)
+    if path is None:
+        raise CheckpointError(
+            f"model file '{choice}' not found in {' or '.join(folder_paths.get_folder_paths(DIFFUSION_MODELS))}; "
+            f"refresh the node (R) after moving files."
+        )
+    return path
+
+
+# ---- devices, memory, progress, interrupt ----
+
+
+def torch_device() -> torch.device:
+    """The device ComfyUI computes on (cpu under --cpu)."""
+    return model_management.get_torch_device()
+
+
+def release_cached_memory() -> None:
+    """Before a large load into host memory: drop garbage and the allocator's cached blocks.
+
+    Deliberately NOT ``unload_all_models``: unloading moves other models' weights from VRAM back into host RAM,
+    which is the memory a CPU-side load needs.
+    """
+    gc.collect()
+    model_management.soft_empty_cache()
+
+
+def free_vram() -> None:
+    """Before moving a large model to the GPU: unload every model ComfyUI holds there."""
+    model_management.unload_all_models()
+    model_management.soft_empty_cache()
+
+
+def throw_if_interrupted() -> None:
+    """Raise ComfyUI's InterruptProcessingException when the user pressed Cancel (clears the flag)."""
+    model_management.throw_exception_if_processing_interrupted()
+
+
+def progress_reporter(total: int | None = None) -> Callable[[int, int], None]:
+    """A ``progress(done, total)`` callback for the core: checks Cancel, then moves the node's progress bar.
+
+    The interrupt is checked here on every call, not left to the progress hook: newer hosts throttle the hook.
+    """
+    throw_if_interrupted()
+    bar = comfy.utils.ProgressBar(total or 1)
+
+    def report(done: int, total: int) -> None:
+        throw_if_interrupted()
+        bar.update_absolute(done, total)
+
+    return report

@@ -1,0 +1,21 @@
+"""The V3 extension: which node classes the pack provides, and what to set up when ComfyUI loads it."""
+
+from __future__ import annotations
+
+from . import host
+from .loaders import RealisDanceModelLoader
+
+NODE_CLASSES: list[type[host.io.ComfyNode]] = [RealisDanceModelLoader]
+
+
+class RealisDanceExtension(host.ComfyExtension):
+    async def on_load(self) -> None:
+        host.register_model_folders()
+
+    async def get_node_list(self) -> list[type[host.io.ComfyNode]]:
+        return list(NODE_CLASSES)
+
+
+async def comfy_entrypoint() -> RealisDanceExtension:
+    """Called by ComfyUI (nodes.load_custom_node) after importing the pack."""
+    return RealisDanceExtension()
