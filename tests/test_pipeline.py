@@ -178,3 +178,18 @@ def test_precomputed_text_embeddings_are_padded_to_512(pipelines):
     assert padded.shape == (1, 512, 32)
     torch.testing.assert_close(padded[0, :7], short)
     assert torch.count_nonzero(padded[0, 7:]) == 0
+
+
+def test_48_channel_model_takes_a_third_dwpose_stream_and_refuses_without_it(pipelines, media):
+    from realisdance.model import build_transformer, named_config
+
+    base = pipelines["I2V"]
+    wide = build_transformer(named_config("tiny-I2V", add_cond_in_dim=48))
+    pipe = RealisDancePipeline(wide, base.vae, base.text_encoder, base.clip_encoder, base.scheduler)
+    kwargs = {"prompt": "x", "seed": 1, **SMALL}
+    out = pipe(media["reference"], media["smpl"], media["hamer"], dwpose=media["smpl"], **kwargs)
+    assert out.frames.shape == (5, 64, 96, 3)
+    with pytest.raises(InputError, match="takes 3 pose videos"):
+        pipe(media["reference"], media["smpl"], media["hamer"], **kwargs)
+    with pytest.raises(InputError, match="takes 2 pose videos"):
+        base(media["reference"], media["smpl"], media["hamer"], dwpose=media["smpl"], **kwargs)

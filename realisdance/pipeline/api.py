@@ -9,7 +9,7 @@ import torch
 
 from ..errors import InputError
 from .conditions import Conditions, ModelSignature, build_conditions
-from .preprocess import DEFAULT_MAX_AREA, DEFAULT_NUM_FRAMES, PreparedInputs, prepare_inputs
+from .preprocess import DEFAULT_MAX_AREA, DEFAULT_NUM_FRAMES, PreparedInputs, load_pose_video, prepare_inputs
 from .sampling import SamplerSettings, StepCallback, sample
 
 OUTPUT_FPS = 16
@@ -77,8 +77,13 @@ class RealisDancePipeline:
         return self.text_encoder.encode(prompt).float()
 
     def build_conditions(
-        self, prepared: PreparedInputs, prompt: str | torch.Tensor = "", negative_prompt: str | torch.Tensor = ""
+        self,
+        prepared: PreparedInputs,
+        prompt: str | torch.Tensor = "",
+        negative_prompt: str | torch.Tensor = "",
+        dwpose: torch.Tensor | None = None,
     ) -> Conditions:
+        """``dwpose``: the third pose stream (3, F, H, W) in [-1, 1] of 48-channel models (the paper's setup)."""
         return build_conditions(
             prepared,
             self.vae,
@@ -86,6 +91,7 @@ class RealisDancePipeline:
             self.encode_text(prompt),
             self.encode_text(negative_prompt),
             self.clip_encoder,
+            dwpose=dwpose,
         )
 
     def sample(self, conditions: Conditions, settings: SamplerSettings, **kwargs) -> torch.Tensor:
@@ -112,10 +118,17 @@ class RealisDancePipeline:
         latents: torch.Tensor | None = None,
         callback: StepCallback | None = None,
         pose_fps: float | None = None,
+        dwpose=None,
     ) -> RealisDanceOutput:
-        """Animate ``reference`` with the ``smpl`` and ``hamer`` pose videos (paths, arrays or IMAGE batches)."""
+        """Animate ``reference`` with the ``smpl`` and ``hamer`` pose videos (paths, arrays or IMAGE batches).
+
+        ``dwpose`` (same forms) is the third pose stream, only for models whose pose patchifier is 48 channels wide.
+        """
         prepared = prepare_inputs(reference, smpl, hamer, num_frames=num_frames, max_area=max_area, pose_fps=pose_fps)
-        conditions = self.build_conditions(prepared, prompt, negative_prompt)
+        dwpose_video = None
+        if dwpose is not None:
+            dwpose_video = load_pose_video(dwpose, num_frames, size=(prepared.height, prepared.width), fps=pose_fps)
+        conditions = self.build_conditions(prepared, prompt, negative_prompt, dwpose=dwpose_video)
         settings = SamplerSettings(steps=steps, guidance=guidance, seed=seed)
         final = self.sample(conditions, settings, latents=latents, generator=generator, callback=callback)
         return RealisDanceOutput(frames=self.decode(final), latents=final.cpu())
