@@ -11,7 +11,7 @@ import torch
 
 import realisdance.video as video
 from realisdance.errors import InputError
-from realisdance.video import iter_video_frames, probe_video, read_video, write_video
+from realisdance.video import _to_uint8_frame, iter_video_frames, probe_video, read_video, write_video
 
 DEMO = Path(__file__).resolve().parents[2] / "shared" / "data" / "realisdance-demo"
 
@@ -52,10 +52,14 @@ def test_round_trip_uint8(tmp_path: Path) -> None:
 def test_round_trip_float_and_tensor_frames(tmp_path: Path) -> None:
     frames = smooth_frames(count=5)
     as_float = torch.from_numpy(frames.astype(np.float32) / 255.0)  # a ComfyUI IMAGE batch
+    # Floats are rounded back to exactly the uint8 values, so the encoder sees identical input ...
+    assert all(np.array_equal(_to_uint8_frame(f), u) for f, u in zip(as_float, frames, strict=True))
     decoded, _ = read_video(write_video(tmp_path / "float.mp4", as_float))
     reference, _ = read_video(write_video(tmp_path / "uint8.mp4", frames))
-    # Floats are rounded back to the same uint8 values, so the encoder sees identical input.
-    assert np.array_equal(decoded, reference)
+    # ... but two libx264 encodes of one input need not be byte-identical (threading), so compare within the codec's
+    # error rather than bit for bit.
+    assert decoded.shape == reference.shape
+    assert np.abs(decoded.astype(int) - reference.astype(int)).mean() < 2.0
 
 
 def test_probe_and_frame_rate(tmp_path: Path) -> None:

@@ -1,0 +1,174 @@
+"""Render RealisDance-DiT's two pose-condition videos from a camera-space SMPL-X sequence.
+
+* SMPL-CS (``smpl`` input): the SMPL-X mesh with the fixed per-vertex colour table, smooth headlight shading
+  colour * (0.4 + 0.3 max(0, n·l)) + 0.2, on black (GVHMR_realisdance ``render_incam``).
+* Hands (``hamer`` input): the SMPL-X hand sub-mesh, right (1, .5, .5) / left (.5, 1, .5), shading
+  colour * (0.3 + 0.75 max(0, n·l)) + 0.2, hidden where the body is in front (Uni3C ``alignment.py``).
+
+Frames come out at the sequence's image size as ComfyUI IMAGE batches: float32 (F, H, W, 3) in [0, 1] on the CPU.
+The reference renders in a crop around the body and pastes it into a black frame; rendering the full frame
+directly gives the same pixels. Posing and rasterizing run on ``device`` (default: the model's).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import InputError
+from .body_model import SMPLXModel
+from .hands import DEFAULT_OCCLUSION_TOLERANCE, HandMesh, smplx_hand_mesh, visible_hand_mask
+from .posing import pose_smplx
+from .render_backend import RasterBackend, RasterImage, get_backend
+from .shading import HAND_MATERIAL, SMPL_CS_MATERIAL, HeadlightMaterial, shade_headlight, vertex_normals
+from .smplx_params import SMPLXSequence
+
+POSE_CHUNK_FRAMES = 16  # frames posed at once; rendering is per frame anyway
+
+ProgressCallback = Callable[[int, int], None]  # (frames done, total)
+
+
+@dataclass(frozen=True)
+class PoseConditionVideos:
+    """smpl_cs and hands: (F, H, W, 3) float32 in [0, 1], or None when not requested."""
+
+    smpl_cs: torch.Tensor | None
+    hands: torch.Tensor | None
+
+
+def render_pose_conditions(
+    model: SMPLXModel,
+    sequence: SMPLXSequence,
+    colours: torch.Tensor | None,
+    backend: str | RasterBackend | None = None,
+    render_smpl_cs: bool = True,
+    render_hands: bool = True,
+    hand_mesh: HandMesh | None = None,
+    occlude_hands: bool = True,
+    occlusion_tolerance: float = DEFAULT_OCCLUSION_TOLERANCE,
+    device: torch.device | str | None = None,
+    progress: ProgressCallback | None = None,
+) -> PoseConditionVideos:
+    """Render the SMPL-CS and/or hand videos in one pass (the hands need the body's depth anyway).
+
+    colours: (10475, 3) SMPL-CS vertex colours in [0, 1] (:func:`~.vertex_colours.load_vertex_colours`); only
+    needed for SMPL-CS. backend: "torch" (reference, default), "gl" (moderngl), "auto", or a RasterBackend
+    instance. hand_mesh defaults to :func:`~.hands.smplx_hand_mesh` of the model. occlude_hands hides
+    hand pixels behind the body (the reference behaviour); occlusion_tolerance is relative depth slack.
+    progress(done, total) is called after every frame; it may raise to cancel (e.g. ComfyUI's interrupt check).
+    """
+    if not (render_smpl_cs or render_hands):
+        return PoseConditionVideos(None, None)
+    device = torch.device(device) if device is not None else model.device
+    model = model.to(device=device)
+    raster = get_backend(backend)
+    if render_smpl_cs:
+        colours = _check_colours(colours, model).to(device=device, dtype=model.dtype)
+    hands = (hand_mesh or smplx_hand_mesh(model)).to(device) if render_hands else None
+    occlude_hands = occlude_hands and render_hands
+
+    frames, height, width = sequence.num_frames, sequence.height, sequence.width
+    smpl_out = torch.zeros(frames, height, width, 3) if render_smpl_cs else None
+    hand_out = torch.zeros(frames, height, width, 3) if hands is not None else None
+    faces = model.faces
+    for start in range(0, frames, POSE_CHUNK_FRAMES):
+        chunk = sequence.select(slice(start, start + POSE_CHUNK_FRAMES))
+        vertices = pose_smplx(model, chunk.params).vertices
+        intrinsics = chunk.intrinsics.to(device=device, dtype=model.dtype)
+        for offset in range(vertices.shape[0]):
+            index = start + offset
+            verts, k = vertices[offset], intrinsics[offset]
+            body = None
+            if smpl_out is not None:
+                attributes = torch.cat([colours, vertex_normals(verts, faces)], dim=-1)
+                body = raster.rasterize(verts, faces, attributes, k, width, height)
+                smpl_out[index] = _shade_pixels(body, body.mask, SMPL_CS_MATERIAL).cpu()
+            elif occlude_hands:  # the hands still need the body's depth
+                body = raster.rasterize(verts, faces, verts.new_zeros(len(verts), 0), k, width, height)
+            if hand_out is not None:
+                occluder = body.depth if occlude_hands else None
+                hand_frame = _render_hand_frame(raster, hands, verts, k, occluder, width, height, occlusion_tolerance)
+                hand_out[index] = hand_frame.cpu()
+            if progress is not None:
+                progress(index + 1, frames)
+    return PoseConditionVideos(smpl_cs=smpl_out, hands=hand_out)
+
+
+def render_smpl_cs(
+    model: SMPLXModel,
+    sequence: SMPLXSequence,
+    colours: torch.Tensor,
+    backend: str | RasterBackend | None = None,
+    device: torch.device | str | None = None,
+    progress: ProgressCallback | None = None,
+) -> torch.Tensor:
+    """The SMPL-CS video alone, (F, H, W, 3) float32 in [0, 1]."""
+    return render_pose_conditions(
+        model, sequence, colours, backend, render_hands=False, device=device, progress=progress
+    ).smpl_cs
+
+
+def render_hands(
+    model: SMPLXModel,
+    sequence: SMPLXSequence,
+    backend: str | RasterBackend | None = None,
+    hand_mesh: HandMesh | None = None,
+    occlude_hands: bool = True,
+    occlusion_tolerance: float = DEFAULT_OCCLUSION_TOLERANCE,
+    device: torch.device | str | None = None,
+    progress: ProgressCallback | None = None,
+) -> torch.Tensor:
+    """The hand video alone, (F, H, W, 3) float32 in [0, 1]; still rasterizes the body for occlusion."""
+    return render_pose_conditions(
+        model,
+        sequence,
+        None,
+        backend,
+        render_smpl_cs=False,
+        hand_mesh=hand_mesh,
+        occlude_hands=occlude_hands,
+        occlusion_tolerance=occlusion_tolerance,
+        device=device,
+        progress=progress,
+    ).hands
+
+
+def _render_hand_frame(
+    raster: RasterBackend,
+    hands: HandMesh,
+    body_vertices: torch.Tensor,
+    intrinsics: torch.Tensor,
+    body_depth: torch.Tensor | None,
+    width: int,
+    height: int,
+    tolerance: float,
+) -> torch.Tensor:
+    verts = body_vertices[hands.vertex_ids]
+    # Normals of the hand sub-mesh itself, as the reference builds a separate hand mesh.
+    attributes = torch.cat([hands.colours.to(verts.dtype), vertex_normals(verts, hands.faces)], dim=-1)
+    image = raster.rasterize(verts, hands.faces, attributes, intrinsics, width, height)
+    return _shade_pixels(image, visible_hand_mask(image, body_depth, tolerance), HAND_MATERIAL)
+
+
+def _shade_pixels(image: RasterImage, mask: torch.Tensor, material: HeadlightMaterial) -> torch.Tensor:
+    """Shade the ``mask`` pixels of an image holding [colour, normal] attributes; black elsewhere."""
+    height, width, channels = image.attributes.shape
+    selected = mask.reshape(-1).nonzero()[:, 0]
+    attributes = image.attributes.reshape(-1, channels).index_select(0, selected)
+    out = torch.zeros(height * width, 3, dtype=attributes.dtype, device=attributes.device)
+    out.index_copy_(0, selected, shade_headlight(attributes[:, :3], attributes[:, 3:6], material))
+    return out.view(height, width, 3)
+
+
+def _check_colours(colours: torch.Tensor | None, model: SMPLXModel) -> torch.Tensor:
+    if colours is None:
+        raise InputError("SMPL-CS rendering needs the vertex colour table (smplx_color.pt); none was given.")
+    if not isinstance(colours, torch.Tensor) or tuple(colours.shape) != (model.num_vertices, 3):
+        shape = tuple(colours.shape) if hasattr(colours, "shape") else type(colours).__name__
+        raise InputError(
+            f"The vertex colour table has shape {shape} but the body model has {model.num_vertices} vertices "
+            "(expected (10475, 3) for SMPL-X): use smplx_color.pt with an SMPL-X model."
+        )
+    return colours
