@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from ..errors import CheckpointError, InputError
 from .folders import component_dir, describe_config, read_json, transformers_dtype_kwargs
+from .wrapped import WrappedModule
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -50,19 +51,11 @@ def preprocess_for_clip(image: torch.Tensor, size: int = 224) -> torch.Tensor:
     return (pixels - mean) / std
 
 
-class ClipImageEncoder:
+class ClipImageEncoder(WrappedModule):
     """``CLIPVisionModel`` wrapper; ``encode(image)`` gives the penultimate hidden states (B, tokens, hidden)."""
 
     def __init__(self, model) -> None:
-        self.model = model.eval().requires_grad_(False)
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return next(self.model.parameters()).dtype
+        self.model = self.module = model.eval().requires_grad_(False)
 
     @property
     def image_size(self) -> int:
@@ -76,10 +69,6 @@ class ClipImageEncoder:
     @property
     def hidden_size(self) -> int:
         return int(self.model.config.hidden_size)
-
-    def to(self, device=None, dtype=None) -> ClipImageEncoder:
-        self.model.to(device=device, dtype=dtype)
-        return self
 
     @torch.no_grad()
     def encode(self, image: torch.Tensor) -> torch.Tensor:

@@ -17,6 +17,7 @@ import torch
 
 from ..errors import CheckpointError, InputError
 from .folders import component_dir, describe_config, read_json, transformers_dtype_kwargs
+from .wrapped import WrappedModule
 
 # Same value as ``realisdance.model.TEXT_TOKENS``; repeated so that text encoding does not import diffusers.
 TEXT_TOKENS = 512
@@ -57,29 +58,17 @@ def zero_past_length(embeddings: torch.Tensor, attention_mask: torch.Tensor) -> 
     return embeddings.masked_fill(~keep[..., None], 0)
 
 
-class TextEncoder:
+class TextEncoder(WrappedModule):
     """umT5 encoder + tokenizer; ``encode(prompts)`` gives (B, 512, dim) embeddings."""
 
     def __init__(self, tokenizer, model, max_length: int = TEXT_TOKENS) -> None:
         self.tokenizer = tokenizer
-        self.model = model.eval().requires_grad_(False)
+        self.model = self.module = model.eval().requires_grad_(False)
         self.max_length = max_length
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return next(self.model.parameters()).dtype
 
     @property
     def dim(self) -> int:
         return int(self.model.config.d_model)
-
-    def to(self, device=None, dtype=None) -> TextEncoder:
-        self.model.to(device=device, dtype=dtype)
-        return self
 
     def tokenize(self, prompts: str | Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Cleaned prompts -> (input_ids, attention_mask), both (B, 512). "" gives a single EOS token."""

@@ -14,6 +14,7 @@ import torch
 
 from ..errors import CheckpointError, InputError
 from .folders import component_dir, describe_config, read_json
+from .wrapped import WrappedModule
 
 # Wan 2.1 VAE per-channel latent statistics (spec 1.2; the same in ComfyUI's Wan21 latent format).
 WAN21_LATENTS_MEAN = (
@@ -49,11 +50,11 @@ def denormalize_latents(z: torch.Tensor, mean: Stats = WAN21_LATENTS_MEAN, std: 
     return z / (1.0 / _channel_view(std, z)) + _channel_view(mean, z)
 
 
-class VideoVAE:
+class VideoVAE(WrappedModule):
     """``AutoencoderKLWan`` with the release's normalisation: video [-1, 1] <-> normalised latent."""
 
     def __init__(self, vae) -> None:
-        self.vae = vae.eval().requires_grad_(False)
+        self.vae = self.module = vae.eval().requires_grad_(False)
         config = vae.config
         self.latents_mean = tuple(float(v) for v in config.latents_mean)
         self.latents_std = tuple(float(v) for v in config.latents_std)
@@ -61,20 +62,8 @@ class VideoVAE:
         self.spatial_factor = int(getattr(config, "scale_factor_spatial", None) or 8)
 
     @property
-    def device(self) -> torch.device:
-        return next(self.vae.parameters()).device
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return next(self.vae.parameters()).dtype
-
-    @property
     def z_dim(self) -> int:
         return int(self.vae.config.z_dim)
-
-    def to(self, device=None, dtype=None) -> VideoVAE:
-        self.vae.to(device=device, dtype=dtype)
-        return self
 
     def latent_frames(self, frames: int) -> int:
         """81 video frames -> 21 latent frames (the first frame alone, then groups of 4)."""
