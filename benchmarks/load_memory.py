@@ -61,7 +61,8 @@ def main() -> None:
         code = CHILD.format(root=str(ROOT), path=str(path), dtype=args.dtype)
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
         base_kb, peak_kb, param_bytes, took = out.split()
-        print(f"child max RSS: {int(base_kb) / 2**20:.2f} GiB after imports, {int(peak_kb) / 2**20:.2f} GiB after the load")
+        base_gib, peak_gib = int(base_kb) / 2**20, int(peak_kb) / 2**20
+        print(f"child max RSS: {base_gib:.2f} GiB after imports, {peak_gib:.2f} GiB after the load")
         file_gib = path.stat().st_size / 2**30
         extra_gib = (int(peak_kb) - int(base_kb)) / 2**20
         print(f"file {file_gib:.2f} GiB, loaded parameters {int(param_bytes) / 2**30:.2f} GiB in {float(took):.1f} s")
