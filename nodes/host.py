@@ -15,7 +15,6 @@ from collections.abc import Callable
 import comfy.model_management as model_management
 import comfy.utils
 import folder_paths
-import torch
 from comfy_api.latest import ComfyExtension, io, ui
 
 from realisdance.errors import CheckpointError
@@ -24,7 +23,6 @@ __all__ = [
     "MODEL_FOLDER",
     "ComfyExtension",
     "RealisDanceModel",
-    "free_vram",
     "io",
     "model_choices",
     "progress_reporter",
@@ -32,7 +30,6 @@ __all__ = [
     "release_cached_memory",
     "resolve_model_path",
     "throw_if_interrupted",
-    "torch_device",
     "ui",
 ]
 
@@ -108,11 +105,6 @@ def resolve_model_path(choice: str) -> str:
 # ---- devices, memory, progress, interrupt ----
 
 
-def torch_device() -> torch.device:
-    """The device ComfyUI computes on (cpu under --cpu)."""
-    return model_management.get_torch_device()
-
-
 def release_cached_memory() -> None:
     """Before a large load into host memory: drop garbage and the allocator's cached blocks.
 
@@ -120,12 +112,6 @@ def release_cached_memory() -> None:
     which is the memory a CPU-side load needs.
     """
     gc.collect()
-    model_management.soft_empty_cache()
-
-
-def free_vram() -> None:
-    """Before moving a large model to the GPU: unload every model ComfyUI holds there."""
-    model_management.unload_all_models()
     model_management.soft_empty_cache()
 
 

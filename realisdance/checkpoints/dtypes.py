@@ -10,15 +10,8 @@ from __future__ import annotations
 import torch
 
 from ..errors import CheckpointError
+from ..model.precision import DTYPES, FP8, cast_keeping_fp32
 
-DTYPES = {
-    "fp32": torch.float32,
-    "bf16": torch.bfloat16,
-    "fp16": torch.float16,
-    "fp8_e4m3fn": torch.float8_e4m3fn,
-    "fp8_e5m2": torch.float8_e5m2,
-}
-FP8 = (torch.float8_e4m3fn, torch.float8_e5m2)
 _SAFETENSORS_DTYPES = {"F32": "fp32", "BF16": "bf16", "F16": "fp16", "F8_E4M3": "fp8_e4m3fn", "F8_E5M2": "fp8_e5m2"}
 
 
@@ -44,11 +37,7 @@ def apply_dtype_plan(model, dtype_name: str) -> torch.dtype:
     """Set storage dtypes on a (meta) model; returns the compute dtype."""
     storage = DTYPES[dtype_name]
     compute = torch.bfloat16 if storage in FP8 else storage
-    keep_fp32 = set(model._keep_in_fp32_modules)
-    for name, param in model.named_parameters():
-        # Modules the release keeps in fp32 for stability: timestep embedding, modulation tables, norms.
-        fp32 = any(part in keep_fp32 for part in name.split("."))
-        param.data = param.data.to(torch.float32 if fp32 else compute)
+    cast_keeping_fp32(model, compute)
     if storage in FP8:
         model.enable_layerwise_casting(storage_dtype=storage, compute_dtype=compute)
     return compute

@@ -82,7 +82,8 @@ def strip_prefix(names) -> tuple[str, dict[str, str]]:
     """Detect a common wrapper prefix (ComfyUI's ``model.diffusion_model.``) and map stripped -> stored names."""
     names = list(names)
     for prefix in _STRIPPABLE_PREFIXES:
-        if names and all(n.startswith(prefix) for n in names if "." in n and not n.startswith("scaled_fp8")):
+        # Dotless markers such as ComfyUI's "scaled_fp8" sit outside the prefix.
+        if names and all(n.startswith(prefix) for n in names if "." in n):
             return prefix, {n[len(prefix) :]: n for n in names if n.startswith(prefix)}
     return "", {n: n for n in names}
 

@@ -44,7 +44,7 @@ def _model_kwargs(config: dict) -> dict:
     return {k: v for k, v in config.items() if k in known}
 
 
-def _plan(source: CheckpointSource) -> tuple[dict[str, TensorPlan], dict[str, tuple[int, ...]], str]:
+def _plan(source: CheckpointSource) -> tuple[dict[str, TensorPlan], dict[str, tuple[int, ...]]]:
     """Map every diffusers parameter name to the stored tensor that fills it."""
     all_names = [name for header in source.headers for name in header.tensors]
     prefix, stripped = strip_prefix(all_names)
@@ -72,7 +72,7 @@ def _plan(source: CheckpointSource) -> tuple[dict[str, TensorPlan], dict[str, tu
         if target in plans:
             plans[target] = TensorPlan(plans[target].stored_name, plans[target].header_index, scale)
     logger.debug("checkpoint %s: %s naming, prefix %r, %d tensors", source.path, naming, prefix, len(plans))
-    return plans, shapes, naming
+    return plans, shapes
 
 
 def _require_realisdance(source: CheckpointSource, shapes: dict) -> None:
@@ -103,8 +103,7 @@ def resolve_config(source: CheckpointSource, shapes: dict, overrides: dict | Non
     return config
 
 
-def _check_against_model(source: CheckpointSource, model, plans: dict, shapes: dict) -> None:
-    expected = dict(model.named_parameters())
+def _check_against_model(source: CheckpointSource, expected: dict, plans: dict, shapes: dict) -> None:
     unexpected = sorted(set(plans) - set(expected))
     if unexpected:
         raise CheckpointError(
@@ -145,7 +144,7 @@ def load_transformer(
     compute). Single files in diffusers, original-Wan or ComfyUI naming are all accepted.
     """
     source = locate(path)
-    plans, shapes, _ = _plan(source)
+    plans, shapes = _plan(source)
     _require_realisdance(source, shapes)
     config = resolve_config(source, shapes, config_overrides)
     try:
@@ -155,9 +154,9 @@ def load_transformer(
         raise CheckpointError(f"{source.config_path or source.path}: invalid model config ({err}).") from err
     dtype_name = resolve_dtype(dtype, dominant_stored_dtype(source.headers))
     apply_dtype_plan(model, dtype_name)
-    _check_against_model(source, model, plans, shapes)
-
     targets = dict(model.named_parameters())
+    _check_against_model(source, targets, plans, shapes)
+
     by_header: dict[int, list[str]] = {}
     for name, plan in plans.items():
         by_header.setdefault(plan.header_index, []).append(name)

@@ -1,10 +1,12 @@
 """The RealisDance-DiT transformer, its shifted RoPE and named configurations."""
 
 from .configs import NAMED_CONFIGS, RELEASE_ROPE_FLAGS, is_i2v, named_config
+from .precision import DTYPES, cast_keeping_fp32
 from .rope import RopeShift, ShiftedRotaryEmbedding
 from .transformer import TEXT_TOKENS, RealisDanceTransformer
 
 __all__ = [
+    "DTYPES",
     "NAMED_CONFIGS",
     "RELEASE_ROPE_FLAGS",
     "TEXT_TOKENS",
@@ -26,9 +28,5 @@ def build_transformer(config: dict, device=None, dtype=None) -> RealisDanceTrans
     with torch.device(device or "cpu"):
         model = RealisDanceTransformer(**kwargs)
     if dtype is not None:
-        keep_fp32 = set(model._keep_in_fp32_modules)
-        for name, param in model.named_parameters():
-            # The release keeps timestep embedding, modulation tables and norms in fp32 whatever the model dtype.
-            fp32 = any(part in keep_fp32 for part in name.split("."))
-            param.data = param.data.to(torch.float32 if fp32 else dtype)
+        cast_keeping_fp32(model, dtype)
     return model.eval().requires_grad_(False)

@@ -15,19 +15,12 @@ from pathlib import Path
 import torch
 
 from ..errors import InputError
+from .precision import DTYPE_NAMES
 
 # Our user-facing names -> diffusers' attention backend names (diffusers.models.attention_dispatch).
 ATTENTION_BACKENDS = {"sdpa": "native", "sage": "sage", "flash": "flash", "xformers": "xformers"}
 # The package each optional backend needs; a backend is offered only when its package is installed.
 _BACKEND_PACKAGES = {"sage": "sageattention", "flash": "flash_attn", "xformers": "xformers"}
-
-_DTYPE_NAMES = {
-    torch.float32: "fp32",
-    torch.bfloat16: "bf16",
-    torch.float16: "fp16",
-    torch.float8_e4m3fn: "fp8_e4m3fn",
-    torch.float8_e5m2: "fp8_e5m2",
-}
 
 
 @dataclass(frozen=True)
@@ -85,7 +78,7 @@ def storage_dtype_name(model: torch.nn.Module) -> str:
     for param in model.parameters():
         counts[param.dtype] = counts.get(param.dtype, 0) + param.numel()
     dominant = max(counts, key=counts.get) if counts else torch.float32
-    return _DTYPE_NAMES.get(dominant, str(dominant).removeprefix("torch."))
+    return DTYPE_NAMES.get(dominant, str(dominant).removeprefix("torch."))
 
 
 def load_model(

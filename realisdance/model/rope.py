@@ -76,6 +76,8 @@ class ShiftedRotaryEmbedding(torch.nn.Module):
         self.theta = theta
         self.shift = shift
         self._tables: dict[torch.device, tuple[torch.Tensor, ...]] = {}
+        # Sampling calls the model with the same grids at every step (twice with CFG): keep the last result.
+        self._last: tuple[tuple, tuple[torch.Tensor, torch.Tensor]] | None = None
 
     def _axis_angles(self, device: torch.device) -> tuple[torch.Tensor, ...]:
         if device not in self._tables:
@@ -100,10 +102,14 @@ class ShiftedRotaryEmbedding(torch.nn.Module):
 
     def forward(self, video_grid, reference_grid=None, device=None) -> tuple[torch.Tensor, torch.Tensor]:
         device = torch.device(device or "cpu")
+        key = (tuple(video_grid), None if reference_grid is None else tuple(reference_grid), self.shift, device)
+        if self._last is not None and self._last[0] == key:
+            return self._last[1]
         positions = joint_positions(video_grid, reference_grid, self.shift, device=device)
         self.check_limits(positions, video_grid, reference_grid)
         angles = torch.cat([table[positions[:, axis]] for axis, table in enumerate(self._axis_angles(device))], -1)
         angles = angles.repeat_interleave(2, dim=-1)  # one angle per channel of each (2j, 2j+1) pair
         cos = angles.cos().float()[None, :, None, :]
         sin = angles.sin().float()[None, :, None, :]
+        self._last = (key, (cos, sin))
         return cos, sin
