@@ -183,14 +183,14 @@ def _train_sentencepiece(seed: int) -> bytes:
 
 def _write_tokenizer(folder: Path, seed: int) -> None:
     """spiece.model + the tokenizers-library tokenizer.json that ``AutoTokenizer`` loads (transformers 4 and 5)."""
-    from sentencepiece import sentencepiece_model_pb2
+    from sentencepiece import SentencePieceProcessor
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, normalizers, pre_tokenizers, processors
     from tokenizers.models import Unigram
 
     proto = _train_sentencepiece(seed)
-    spm_model = sentencepiece_model_pb2.ModelProto()
-    spm_model.ParseFromString(proto)
-    pieces = [(piece.piece, piece.score) for piece in spm_model.pieces]
+    # The processor API, not the protobuf message classes: those need the protobuf package, which nothing else needs.
+    processor = SentencePieceProcessor(model_proto=proto)
+    pieces = [(processor.id_to_piece(i), processor.get_score(i)) for i in range(processor.get_piece_size())]
     if len(pieces) > TINY_TEXT_ENCODER["vocab_size"]:
         raise RuntimeError(f"tiny tokenizer has {len(pieces)} pieces, more than the tiny text encoder's vocabulary")
 
