@@ -67,3 +67,6 @@ class RealisDanceModelLoader(io.ComfyNode):
         host.release_cached_memory()
         handle: ModelHandle = load_model(path, dtype=dtype, attention=attention, progress=host.progress_reporter())
         return io.NodeOutput(handle)
+
+
+NODES: list[type[io.ComfyNode]] = [RealisDanceModelLoader]

@@ -1,11 +1,13 @@
-"""The V3 extension: which node classes the pack provides, and what to set up when ComfyUI loads it."""
+"""The V3 extension: which node classes the pack provides, and what to set up when ComfyUI loads it.
+
+Each node module lists its classes in a module-level ``NODES``; the order here is the order in ComfyUI's node menu.
+"""
 
 from __future__ import annotations
 
-from . import host
-from .loaders import RealisDanceModelLoader
+from . import host, loaders, pose
 
-NODE_CLASSES: list[type[host.io.ComfyNode]] = [RealisDanceModelLoader]
+NODE_CLASSES: list[type[host.io.ComfyNode]] = [*loaders.NODES, *pose.NODES]
 
 
 class RealisDanceExtension(host.ComfyExtension):
