@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import gc
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import comfy.model_management as model_management
 import comfy.utils
@@ -22,12 +23,22 @@ from realisdance.errors import CheckpointError
 __all__ = [
     "MODEL_FOLDER",
     "ComfyExtension",
+    "RealisDanceClipVision",
+    "RealisDanceConditions",
     "RealisDanceModel",
+    "RealisDanceTextEmbeds",
+    "RealisDanceTextEncoder",
+    "RealisDanceVae",
+    "component_choices",
+    "compute_device",
     "io",
     "model_choices",
+    "offload_device",
+    "on_compute_device",
     "progress_reporter",
     "register_model_folders",
     "release_cached_memory",
+    "resolve_component_path",
     "resolve_model_path",
     "throw_if_interrupted",
     "ui",
@@ -36,6 +47,16 @@ __all__ = [
 # ---- types passed between our nodes ----
 
 RealisDanceModel = io.Custom("REALISDANCE_MODEL")  # a realisdance.model.handle.ModelHandle
+RealisDanceTextEncoder = io.Custom("REALISDANCE_TEXT_ENCODER")  # realisdance.encoders.TextEncoder
+RealisDanceClipVision = io.Custom("REALISDANCE_CLIP_VISION")  # realisdance.encoders.ClipImageEncoder
+RealisDanceVae = io.Custom("REALISDANCE_VAE")  # realisdance.encoders.VideoVAE
+RealisDanceTextEmbeds = io.Custom("REALISDANCE_TEXT_EMBEDS")  # nodes.interop.TextEmbeds
+RealisDanceConditions = io.Custom("REALISDANCE_CONDITIONS")  # realisdance.pipeline.conditions.Conditions
+
+# Inputs that take our type or the host's native one (the host joins the names with "," and accepts either).
+TEXT_TYPES = [RealisDanceTextEmbeds, io.Conditioning]
+IMAGE_ENCODER_TYPES = [RealisDanceClipVision, io.ClipVision]
+VAE_TYPES = [RealisDanceVae, io.Vae]
 
 # ---- model folders ----
 
@@ -61,6 +82,17 @@ def register_model_folders() -> None:
     folder_paths.folder_names_and_paths[MODEL_FOLDER] = (paths, set(extensions) | MODEL_FOLDER_EXTENSIONS)
 
 
+def model_folder_paths() -> list[str]:
+    """Every models/realisdance path, the default first (extra_model_paths.yaml may add more)."""
+    register_model_folders()
+    return folder_paths.get_folder_paths(MODEL_FOLDER)
+
+
+def input_directory() -> str:
+    """ComfyUI's input folder (where LoadImage and friends read user files)."""
+    return folder_paths.get_input_directory()
+
+
 def _release_folders() -> dict[str, str]:
     """Sub-folders of every models/realisdance path that look like a diffusers release: name -> full path."""
     register_model_folders()
@@ -83,7 +115,19 @@ def model_choices() -> list[str]:
     return files + [name + FOLDER_SUFFIX for name in _release_folders()]
 
 
-def resolve_model_path(choice: str) -> str:
+def component_choices(folder_name: str) -> list[str]:
+    """Encoder/VAE choices: .safetensors files of models/<folder_name>/, then the release folders (their
+    text_encoder/, image_encoder/ or vae/ sub-folder is used)."""
+    files = [name for name in folder_paths.get_filename_list(folder_name) if name.endswith((".safetensors", ".sft"))]
+    return files + [name + FOLDER_SUFFIX for name in _release_folders()]
+
+
+def resolve_component_path(folder_name: str, choice: str) -> str:
+    """The full path of a ``component_choices(folder_name)`` value; a clear CheckpointError when it is gone."""
+    return resolve_model_path(choice, folder_name)
+
+
+def resolve_model_path(choice: str, folder_name: str = DIFFUSION_MODELS) -> str:
     """The full path of a ``model_choices()`` value; a clear CheckpointError when it is gone."""
     if choice.endswith(FOLDER_SUFFIX):
         folder = _release_folders().get(choice[: -len(FOLDER_SUFFIX)])
@@ -93,16 +137,45 @@ def resolve_model_path(choice: str) -> str:
                 f"It needs model_index.json or transformer/config.json; refresh the node (R) after moving files."
             )
         return folder
-    path = folder_paths.get_full_path(DIFFUSION_MODELS, choice)
+    path = folder_paths.get_full_path(folder_name, choice)
     if path is None:
         raise CheckpointError(
-            f"model file '{choice}' not found in {' or '.join(folder_paths.get_folder_paths(DIFFUSION_MODELS))}; "
+            f"model file '{choice}' not found in {' or '.join(folder_paths.get_folder_paths(folder_name))}; "
             f"refresh the node (R) after moving files."
         )
     return path
 
 
 # ---- devices, memory, progress, interrupt ----
+
+
+def compute_device():
+    """Where ComfyUI computes (its main torch device)."""
+    return model_management.get_torch_device()
+
+
+def offload_device():
+    """Where ComfyUI parks models between uses."""
+    return model_management.unet_offload_device()
+
+
+@contextmanager
+def on_compute_device(*wrappers) -> Iterator[None]:
+    """Our encoder wrappers on the compute device for the block, then back where they were.
+
+    Native ComfyUI objects (and None) are skipped: ComfyUI loads and offloads its own models.
+    """
+    device = compute_device()
+    moved = []
+    try:
+        for wrapper in wrappers:
+            if wrapper is not None and hasattr(wrapper, "module"):
+                moved.append((wrapper, wrapper.device))
+                wrapper.to(device)
+        yield
+    finally:
+        for wrapper, home in moved:
+            wrapper.to(home)
 
 
 def release_cached_memory() -> None:

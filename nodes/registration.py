@@ -5,19 +5,27 @@ Each node module lists its classes in a module-level ``NODES``; the order here i
 
 from __future__ import annotations
 
-from . import host, loaders, pose
+from . import conditions, decode, host, loaders, pose, sampler, text
 
-NODE_CLASSES: list[type[host.io.ComfyNode]] = [*loaders.NODES, *pose.NODES]
+NODE_CLASSES: list[type[host.io.ComfyNode]] = [
+    *loaders.NODES,
+    *text.NODES,
+    *conditions.NODES,
+    *sampler.NODES,
+    *decode.NODES,
+    *pose.NODES,
+]
 
 
 class RealisDanceExtension(host.ComfyExtension):
-    async def on_load(self) -> None:
-        host.register_model_folders()
-
     async def get_node_list(self) -> list[type[host.io.ComfyNode]]:
         return list(NODE_CLASSES)
 
 
 async def comfy_entrypoint() -> RealisDanceExtension:
-    """Called by ComfyUI (nodes.load_custom_node) after importing the pack."""
+    """Called by ComfyUI (nodes.load_custom_node) after importing the pack.
+
+    The model folders are registered here, not in ``on_load``: ComfyUI 0.3.64 never calls ``on_load``.
+    """
+    host.register_model_folders()
     return RealisDanceExtension()

@@ -43,6 +43,16 @@ def _add_run_options(parser: argparse.ArgumentParser, defaults: dict | None = No
     parser.add_argument("--dtype", default=None, help="auto, bf16, fp16, fp32, fp8_e4m3fn, fp8_e5m2")
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     parser.add_argument("--scheduler", default="auto", choices=["auto", "unipc", "euler"])
+    parser.add_argument(
+        "--memory",
+        default="auto",
+        choices=["auto", "resident", "stream", "stream-all", "fp8"],
+        help="device memory plan: auto picks the fastest that fits (resident, then streamed blocks, then fp8)",
+    )
+    parser.add_argument(
+        "--vram-budget", type=float, default=None, help="GiB of device memory to plan for (default: what is free)"
+    )
+    parser.add_argument("--plan-only", action="store_true", help="print the memory plan and exit without running")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -133,26 +143,64 @@ def quiet_libraries() -> None:
     diffusers.utils.logging.disable_progress_bar()
 
 
-def check_jobs(jobs: list[Job], args) -> None:
-    """Refuse bad inputs before any model is loaded."""
+def check_jobs(jobs: list[Job], args):
+    """Refuse bad inputs before any model is loaded; returns the largest job's ``JobSize`` for the memory plan."""
+    from .memory import JobSize
     from .pipeline.preprocess import check_inputs
 
+    sizes = []
     for job in jobs:
-        check_inputs(job.ref, job.smpl, job.hamer, num_frames=args.frames, max_area=args.max_area)
+        height, width = check_inputs(job.ref, job.smpl, job.hamer, num_frames=args.frames, max_area=args.max_area)
+        sizes.append(JobSize(args.frames, height, width, guidance=args.cfg))
+    return max(sizes, key=lambda size: size.tokens)
 
 
-def _load_pipeline(model, args, transformer=None):
+def memory_options(args):
+    from .memory import GIB, MemoryOptions
+
+    budget = None if args.vram_budget is None else int(args.vram_budget * GIB)
+    if budget is not None and budget <= 0:
+        raise InputError(f"--vram-budget must be a positive number of GiB, got {args.vram_budget}")
+    return MemoryOptions(mode=args.memory, budget_bytes=budget)
+
+
+def _device(args) -> str:
     import torch
 
+    return args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def print_plan_only(model, args, job_size, transformer=None) -> None:
+    """The plan ``animate`` would use, from headers and configs only (nothing is loaded)."""
+    from .memory import plan_memory
+    from .memory.device import free_device_bytes
+    from .memory.facts import release_facts
+    from .pipeline.api import default_dtype
+
+    device = _device(args)
+    dtype = args.dtype if args.dtype not in (None, "auto") else default_dtype(device)
+    facts = release_facts(model, dtype, transformer)
+    plan = plan_memory(facts, job_size, memory_options(args), free_device_bytes(device))
+    print(plan.describe())
+
+
+def _load_pipeline(model, args, transformer=None, job_size=None):
     from .pipeline.api import RealisDancePipeline
 
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = _device(args)
     dtype = None if args.dtype in (None, "auto") else args.dtype
     start = time.perf_counter()
     pipeline = RealisDancePipeline.from_pretrained(
-        model, dtype=dtype, device=device, scheduler=args.scheduler, transformer=transformer
+        model,
+        dtype=dtype,
+        device=device,
+        scheduler=args.scheduler,
+        transformer=transformer,
+        memory=memory_options(args),
+        job=job_size,
     )
     print(f"loaded {model} on {device} in {time.perf_counter() - start:.1f} s")
+    print(pipeline.memory_plan.describe())
     return pipeline
 
 
@@ -176,10 +224,12 @@ def demo(args) -> None:
         model = tiny_release()
     else:
         model = args.model
-    pipeline = _load_pipeline(model, args)
     job = Job(inputs["ref"], inputs["smpl"], inputs["hamer"], args.prompt or "a person dancing", args.out)
-    check_jobs([job], args)
-    run_jobs(pipeline, [job], args)
+    job_size = check_jobs([job], args)
+    if args.plan_only:
+        print_plan_only(model, args, job_size)
+        return
+    run_jobs(_load_pipeline(model, args, job_size=job_size), [job], args)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -190,8 +240,11 @@ def main(argv: list[str] | None = None) -> int:
             demo(args)
         else:
             jobs = batch_jobs(args.root, args.out_dir) if args.root else [single_job(args)]
-            check_jobs(jobs, args)
-            run_jobs(_load_pipeline(args.model, args, args.transformer), jobs, args)
+            job_size = check_jobs(jobs, args)
+            if args.plan_only:
+                print_plan_only(args.model, args, job_size, args.transformer)
+            else:
+                run_jobs(_load_pipeline(args.model, args, args.transformer, job_size), jobs, args)
     except RealisDanceError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

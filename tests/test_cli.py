@@ -114,3 +114,49 @@ def test_model_folder_that_is_not_realisdance(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert cli.main(["animate", "--model", str(tmp_path / "empty"), "--root", str(tmp_path)]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def single_args(tmp_path, release, out, *extra):
+    write_item(tmp_path / "in", "m")
+    return [
+        "animate",
+        "--model",
+        str(release),
+        "--ref",
+        str(tmp_path / "in/ref/m.png"),
+        "--smpl",
+        str(tmp_path / "in/smpl/m.mp4"),
+        "--hamer",
+        str(tmp_path / "in/hamer/m.mp4"),
+        "--out",
+        str(out),
+        *SMALL,
+        *extra,
+    ]
+
+
+def test_plan_only_prints_the_plan_and_runs_nothing(release, tmp_path, capsys):
+    out = tmp_path / "out.mp4"
+    assert cli.main(single_args(tmp_path, release, out, "--plan-only", "--vram-budget", "4")) == 0
+    printed = capsys.readouterr().out
+    assert "memory plan: resident" in printed and "5 frames at 96x64" in printed and "sampling" in printed
+    assert not out.exists() and not out.with_name(out.name + ".latents.pt").exists()
+
+
+def test_streamed_run_prints_its_plan_and_matches_the_resident_run(release, tmp_path, capsys):
+    resident, streamed = tmp_path / "resident.mp4", tmp_path / "streamed.mp4"
+    assert cli.main(single_args(tmp_path, release, resident, "--memory", "resident")) == 0
+    assert cli.main(single_args(tmp_path, release, streamed, "--memory", "stream-all", "--vram-budget", "1")) == 0
+    printed = capsys.readouterr().out
+    assert "0 of 2 blocks resident, blocks 0-1 streamed" in printed
+    a = torch.load(resident.with_name(resident.name + ".latents.pt"))
+    b = torch.load(streamed.with_name(streamed.name + ".latents.pt"))
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_a_budget_nothing_fits_is_refused_before_loading(release, tmp_path, capsys):
+    out = tmp_path / "out.mp4"
+    assert cli.main(single_args(tmp_path, release, out, "--vram-budget", "0.0001")) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "needs at least" in err and "Traceback" not in err
+    assert not out.exists()

@@ -14,6 +14,7 @@ import torch
 
 from ..errors import CheckpointError, InputError
 from .folders import component_dir, describe_config, read_json
+from .vae_tiling import VaeTiling, tiled_decode, tiled_encode
 from .wrapped import WrappedModule
 
 # Wan 2.1 VAE per-channel latent statistics (spec 1.2; the same in ComfyUI's Wan21 latent format).
@@ -88,10 +89,16 @@ class VideoVAE(WrappedModule):
             raise InputError(f"video size {height}x{width} must be a multiple of {self.spatial_factor}")
 
     @torch.no_grad()
-    def encode(self, video: torch.Tensor) -> torch.Tensor:
-        """Video (B, 3, F, H, W) in [-1, 1] -> normalised posterior mode (B, 16, (F-1)/4+1, H/8, W/8), float32."""
+    def encode(self, video: torch.Tensor, tiling: VaeTiling | None = None) -> torch.Tensor:
+        """Video (B, 3, F, H, W) in [-1, 1] -> normalised posterior mode (B, 16, (F-1)/4+1, H/8, W/8), float32.
+
+        ``tiling`` encodes in overlapping spatial tiles (less memory, small differences near tile seams).
+        """
         self._check_video(video)
-        posterior = self.vae.encode(video.to(device=self.device, dtype=self.dtype)).latent_dist
+        pixels = video.to(device=self.device, dtype=self.dtype)
+        if tiling is not None:
+            return self.normalize(tiled_encode(self.vae, pixels, tiling))
+        posterior = self.vae.encode(pixels).latent_dist
         return self.normalize(posterior.mode().float())
 
     def encode_image(self, image: torch.Tensor) -> torch.Tensor:
@@ -101,11 +108,18 @@ class VideoVAE(WrappedModule):
         return self.encode(image.unsqueeze(2))
 
     @torch.no_grad()
-    def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        """Normalised latent (B, 16, T, h, w) -> video (B, 3, 4(T-1)+1, 8h, 8w) in [0, 1], float32."""
+    def decode(self, latents: torch.Tensor, tiling: VaeTiling | None = None) -> torch.Tensor:
+        """Normalised latent (B, 16, T, h, w) -> video (B, 3, 4(T-1)+1, 8h, 8w) in [0, 1], float32.
+
+        ``tiling`` decodes in overlapping spatial tiles: peak memory is then the result plus one tile's working set,
+        whatever the frame count (small differences near tile seams).
+        """
         if latents.ndim != 5 or latents.shape[1] != self.z_dim:
             raise InputError(f"the VAE decodes latents (B, {self.z_dim}, T, H, W), got shape {tuple(latents.shape)}")
         raw = self.denormalize(latents.float()).to(device=self.device, dtype=self.dtype)
+        if tiling is not None:
+            # In place: the tiled result is the only video-sized buffer, keep it that way.
+            return tiled_decode(self.vae, raw, tiling).clamp_(-1.0, 1.0).add_(1.0).div_(2.0)
         video = self.vae.decode(raw, return_dict=False)[0].float()
         return (video.clamp(-1.0, 1.0) + 1.0) / 2.0
 

@@ -189,8 +189,8 @@ class RealisDanceTransformer(WanTransformer3DModel):
         dtype = self.patch_embedding.weight.dtype
         tokens = _tokens(self.patch_embedding(hidden_states.to(dtype)))
         if add_cond is not None:
-            pose = _tokens(self.add_conv_in(add_cond.to(dtype)))
-            tokens = tokens + self.add_proj(pose).to(tokens.dtype)
+            # One expression, so the pose tokens are freed at once instead of living through every block.
+            tokens = tokens + self.add_proj(_tokens(self.add_conv_in(add_cond.to(dtype)))).to(tokens.dtype)
         video_tokens = tokens.shape[1]
         reference_grid = None
         if attn_cond is not None:

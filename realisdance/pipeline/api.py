@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from ..errors import InputError
+from ..memory import JobSize, MemoryOptions, MemoryPlan, ModelFacts, place_transformer, plan_memory
+from ..memory.text_cache import SHARED_TEXT_CACHE, text_encoder_key
 from .conditions import Conditions, ModelSignature, build_conditions
 from .preprocess import DEFAULT_MAX_AREA, DEFAULT_NUM_FRAMES, PreparedInputs, load_pose_video, prepare_inputs
 from .sampling import SamplerSettings, StepCallback, sample
@@ -21,6 +24,12 @@ class RealisDanceOutput:
     latents: torch.Tensor  # (1, 16, T, H/8, W/8) normalised latents, kept so decoding can be retried
 
 
+def job_size(prepared: PreparedInputs, guidance: float = 2.0) -> JobSize:
+    """The memory planner's view of prepared inputs."""
+    ref_height, ref_width = prepared.reference.shape[-2:]
+    return JobSize(prepared.num_frames, prepared.height, prepared.width, ref_height, ref_width, guidance)
+
+
 def default_dtype(device: str | torch.device) -> str:
     """The release runs the DiT in bf16; on a CPU fp32 is faster and exact."""
     return "bf16" if torch.device(device).type == "cuda" else "fp32"
@@ -29,7 +38,18 @@ def default_dtype(device: str | torch.device) -> str:
 class RealisDancePipeline:
     """Holds the loaded components; see ``from_pretrained`` and ``__call__``."""
 
-    def __init__(self, transformer, vae, text_encoder, clip_encoder, scheduler):
+    def __init__(
+        self,
+        transformer,
+        vae,
+        text_encoder,
+        clip_encoder,
+        scheduler,
+        memory_plan: MemoryPlan | None = None,
+        facts: ModelFacts | None = None,
+        memory_options: MemoryOptions | None = None,
+        device: str | torch.device | None = None,
+    ):
         self.transformer = transformer
         self.vae = vae
         self.text_encoder = text_encoder
@@ -38,6 +58,13 @@ class RealisDancePipeline:
         self.signature = ModelSignature.of(transformer)
         if self.signature.is_i2v and clip_encoder is None:
             raise InputError("this I2V model needs the CLIP image encoder (the release's image_encoder/ folder)")
+        # Without a plan every component stays where it was loaded (the behaviour before memory planning).
+        self.memory_plan = memory_plan
+        self.facts = facts
+        self.memory_options = memory_options
+        self.device = torch.device(device) if device is not None else transformer.patch_embedding.weight.device
+        self.placement = getattr(transformer, "_realisdance_placement", None)
+        self.text_cache = SHARED_TEXT_CACHE
 
     @classmethod
     def from_pretrained(
@@ -51,20 +78,73 @@ class RealisDancePipeline:
         text_encoder: str | Path | None = None,
         image_encoder: str | Path | None = None,
         progress=None,
+        memory: MemoryOptions | str = "auto",
+        job: JobSize | None = None,
     ) -> RealisDancePipeline:
-        """Load the official folder (``model``); any component may come from its own path instead."""
+        """Load the official folder (``model``); any component may come from its own path instead.
+
+        ``memory`` ('auto', 'resident', 'stream', 'stream-all', 'fp8' or ``MemoryOptions``) plans device memory for
+        ``job`` (default: 81 frames at 576x1024) before anything is loaded, and refuses a job that cannot fit.
+        """
         from ..checkpoints import load_transformer
         from ..encoders import load_clip_image_encoder, load_scheduler, load_text_encoder, load_vae
+        from ..memory.device import free_device_bytes
+        from ..memory.facts import release_facts
 
         model = Path(model).expanduser()
+        device = torch.device(device)
         dtype = dtype or default_dtype(device)
-        dit = load_transformer(transformer or model, dtype=dtype, device=device, progress=progress)
+        options = memory if isinstance(memory, MemoryOptions) else MemoryOptions(mode=memory)
+        facts = release_facts(model, dtype, transformer)
+        plan = plan_memory(facts, job or JobSize(), options, free_device_bytes(device))
+        # A resident plan loads straight onto the device; any other loads on the CPU and is then placed.
+        direct = not plan.streams and plan.dtype == facts.dtype
+        dit = load_transformer(transformer or model, dtype=dtype, device=device if direct else "cpu", progress=progress)
+        place_transformer(dit, plan, device)
+        # Encoders live on the CPU when a budget applies and visit the device per stage, as the plan says.
+        home = "cpu" if plan.budget_bytes is not None else device
         text_dtype = torch.float32 if dtype == "fp32" else torch.bfloat16
-        text = load_text_encoder(text_encoder or model, device=device, dtype=text_dtype)
+        text = load_text_encoder(text_encoder or model, device=home, dtype=text_dtype)
         clip = None
         if dit.config.image_dim is not None:
-            clip = load_clip_image_encoder(image_encoder or model, device=device)
-        return cls(dit, load_vae(vae or model, device=device), text, clip, load_scheduler(model, kind=scheduler))
+            clip = load_clip_image_encoder(image_encoder or model, device=home)
+        vae_model = load_vae(vae or model, device=home)
+        return cls(
+            dit, vae_model, text, clip, load_scheduler(model, kind=scheduler), plan, facts, options, device=device
+        )
+
+    # -- where components run ------------------------------------------------------------------------------------
+
+    @contextmanager
+    def _on_device(self, component, wanted: bool):
+        """Run ``component`` on the pipeline's device for a stage (when the plan says so), then send it home."""
+        if component is None or self.memory_plan is None or self.memory_plan.budget_bytes is None or not wanted:
+            yield
+            return
+        if self.placement is not None and self.memory_plan.park_dit:
+            self.placement.park()
+        home = component.device
+        component.to(self.device)
+        try:
+            yield
+        finally:
+            component.to(home)
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+
+    def check_job(self, job: JobSize) -> None:
+        """Refuse, before any work, a job that needs more device memory than the plan made at load time."""
+        if self.memory_plan is None or self.facts is None or self.memory_plan.budget_bytes is None:
+            return
+        options = self.memory_options or MemoryOptions()
+        needed = plan_memory(self.facts, job, options, self.memory_plan.budget_bytes)
+        placed = self.memory_plan
+        if len(needed.streamed_blocks) > len(placed.streamed_blocks) or needed.dtype != placed.dtype:
+            raise InputError(
+                f"{job.describe()} needs more device memory than the plan made when the model was loaded (for "
+                f"{self.memory_plan.job.describe()}); load the model again for this size, or use fewer frames or a "
+                f"smaller size"
+            )
 
     # -- stages, usable one by one (the ComfyUI nodes call them separately) --
 
@@ -74,7 +154,14 @@ class RealisDancePipeline:
 
         if isinstance(prompt, torch.Tensor):
             return pad_text_embeddings(prompt if prompt.ndim == 3 else prompt.unsqueeze(0)).float()
-        return self.text_encoder.encode(prompt).float()
+        key = text_encoder_key(self.text_encoder)
+        cached = self.text_cache.get(key, prompt)
+        if cached is None:
+            plan = self.memory_plan
+            with self._on_device(self.text_encoder, plan is None or plan.text_on_device):
+                cached = self.text_encoder.encode(prompt).float().cpu()
+            self.text_cache.put(key, prompt, cached)
+        return cached.clone()
 
     def build_conditions(
         self,
@@ -84,23 +171,35 @@ class RealisDancePipeline:
         dwpose: torch.Tensor | None = None,
     ) -> Conditions:
         """``dwpose``: the third pose stream (3, F, H, W) in [-1, 1] of 48-channel models (the paper's setup)."""
-        return build_conditions(
-            prepared,
-            self.vae,
-            self.signature,
-            self.encode_text(prompt),
-            self.encode_text(negative_prompt),
-            self.clip_encoder,
-            dwpose=dwpose,
-        )
+        text, negative_text = self.encode_text(prompt), self.encode_text(negative_prompt)
+        plan = self.memory_plan
+        with (
+            self._on_device(self.clip_encoder, plan is None or plan.clip_on_device),
+            self._on_device(self.vae, plan is None or plan.vae_on_device),
+        ):
+            conditions = build_conditions(
+                prepared, self.vae, self.signature, text, negative_text, self.clip_encoder, dwpose=dwpose
+            )
+        return conditions.to("cpu")
 
     def sample(self, conditions: Conditions, settings: SamplerSettings, **kwargs) -> torch.Tensor:
-        return sample(self.transformer, self.scheduler, conditions, settings, **kwargs)
+        """The sampling loop; an error or interrupt inside it sends streamed blocks home and frees the cache."""
+        if self.placement is not None:
+            self.placement.unpark()
+        try:
+            return sample(self.transformer, self.scheduler, conditions, settings, **kwargs)
+        except BaseException:
+            if self.placement is not None:
+                self.placement.release()
+            raise
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        """Normalised latents -> frames (F, H, W, 3) in [0, 1] on the CPU."""
-        video = self.vae.decode(latents)  # (1, 3, F, H, W)
-        return video[0].permute(1, 2, 3, 0).cpu()
+        """Normalised latents -> frames (F, H, W, 3) in [0, 1] on the CPU (tiled when the plan says so)."""
+        plan = self.memory_plan
+        with self._on_device(self.vae, plan is None or plan.vae_on_device):
+            tiling = None if plan is None else plan.vae_tiling
+            video = self.vae.decode(latents) if tiling is None else self.vae.decode(latents, tiling=tiling)
+            return video[0].permute(1, 2, 3, 0).cpu()  # (1, 3, F, H, W) -> (F, H, W, 3)
 
     def __call__(
         self,
@@ -125,6 +224,7 @@ class RealisDancePipeline:
         ``dwpose`` (same forms) is the third pose stream, only for models whose pose patchifier is 48 channels wide.
         """
         prepared = prepare_inputs(reference, smpl, hamer, num_frames=num_frames, max_area=max_area, pose_fps=pose_fps)
+        self.check_job(job_size(prepared, guidance))
         dwpose_video = None
         if dwpose is not None:
             dwpose_video = load_pose_video(dwpose, num_frames, size=(prepared.height, prepared.width), fps=pose_fps)

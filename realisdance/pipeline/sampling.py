@@ -20,6 +20,19 @@ class SamplerSettings:
     steps: int = 40
     guidance: float = 2.0
     seed: int = 1024
+    # Below 1, sampling starts part-way down a longer schedule from a partly noised ``init_latents`` (img2img-like):
+    # the schedule has round(steps / denoise) steps and the last ``steps`` of them run.
+    denoise: float = 1.0
+
+
+def schedule_span(steps: int, denoise: float) -> tuple[int, int]:
+    """(length of the schedule to build, index of the first step to run) for ``steps`` steps at ``denoise``."""
+    if steps < 1:
+        raise InputError(f"steps must be at least 1, got {steps}")
+    if not 0.0 < denoise <= 1.0:
+        raise InputError(f"denoise must be in (0, 1], got {denoise}")
+    total = max(steps, int(round(steps / denoise)))
+    return total, total - steps
 
 
 def initial_noise(shape, seed: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -52,26 +65,42 @@ def sample(
     latents: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
     callback: StepCallback | None = None,
+    init_latents: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Denoise from noise (or from the given initial ``latents``) to the normalised video latent, fp32.
 
     CFG follows the release: conditional pass first, then the unconditional one (both unbatched), and
     noise = uncond + g * (cond - uncond). guidance <= 1 runs the conditional pass only.
+    ``init_latents`` (normalised) is a clean latent to start from: it is noised to the first step's sigma,
+    x = sigma * noise + (1 - sigma) * init, the flow-matching interpolation; ``settings.denoise`` < 1 needs it.
     """
     conditions.check_for(transformer)
-    if settings.steps < 1:
-        raise InputError(f"steps must be at least 1, got {settings.steps}")
+    total_steps, first_step = schedule_span(settings.steps, settings.denoise)
+    if first_step and init_latents is None:
+        raise InputError(
+            f"denoise {settings.denoise} below 1 needs a latent to start from; connect one, or set denoise to 1."
+        )
     device = transformer.patch_embedding.weight.device
     shape = conditions.latent_shape
     if latents is None:
         latents = initial_noise(shape, settings.seed, generator)
     elif tuple(latents.shape) != shape:
         raise InputError(f"initial latents must have shape {shape} for these conditions, got {tuple(latents.shape)}")
+    if init_latents is not None and tuple(init_latents.shape) != shape:
+        raise InputError(
+            f"the start latent has shape {tuple(init_latents.shape)} but these conditions need {shape}: it must come "
+            "from a video of the same size and frame count."
+        )
     latents = latents.to(device=device, dtype=torch.float32)
     conditions = conditions.to(device)
 
-    set_release_timesteps(scheduler, settings.steps, device=device)
-    timesteps = scheduler.timesteps
+    set_release_timesteps(scheduler, total_steps, device=device)
+    timesteps = scheduler.timesteps[first_step:]
+    if first_step:
+        scheduler.set_begin_index(first_step)  # multistep solvers find their place from here, not by timestep value
+    if init_latents is not None:
+        sigma = float(scheduler.sigmas[first_step])
+        latents = sigma * latents + (1.0 - sigma) * init_latents.to(device=device, dtype=torch.float32)
     for index, t in enumerate(timesteps):
         model_t = model_timestep(scheduler, t, batch_size=latents.shape[0]).to(device)
         with torch.no_grad():

@@ -50,6 +50,7 @@ def render_pose_conditions(
     occlusion_tolerance: float = DEFAULT_OCCLUSION_TOLERANCE,
     device: torch.device | str | None = None,
     progress: ProgressCallback | None = None,
+    hand_vertices: torch.Tensor | None = None,
 ) -> PoseConditionVideos:
     """Render the SMPL-CS and/or hand videos in one pass (the hands need the body's depth anyway).
 
@@ -58,6 +59,8 @@ def render_pose_conditions(
     instance. hand_mesh defaults to :func:`~.hands.smplx_hand_mesh` of the model. occlude_hands hides
     hand pixels behind the body (the reference behaviour); occlusion_tolerance is relative depth slack.
     progress(done, total) is called after every frame; it may raise to cancel (e.g. ComfyUI's interrupt check).
+    hand_vertices (F, N, 3): camera-space positions of ``hand_mesh``'s vertices per frame, replacing the posed
+    body's (e.g. registered HaMeR hands, :func:`~.hamer.register_hamer_hands` with :func:`~.hamer.mano_hand_mesh`).
     """
     if not (render_smpl_cs or render_hands):
         return PoseConditionVideos(None, None)
@@ -67,6 +70,12 @@ def render_pose_conditions(
     if render_smpl_cs:
         colours = _check_colours(colours, model).to(device=device, dtype=model.dtype)
     hands = (hand_mesh or smplx_hand_mesh(model)).to(device) if render_hands else None
+    if hands is not None and hand_vertices is not None:
+        expected = (sequence.num_frames, hands.vertex_ids.numel(), 3)
+        if tuple(hand_vertices.shape) != expected:
+            raise InputError(
+                f"Hand vertices have shape {tuple(hand_vertices.shape)} but the sequence and hand mesh need {expected}."
+            )
     occlude_hands = occlude_hands and render_hands
 
     frames, height, width = sequence.num_frames, sequence.height, sequence.width
@@ -89,7 +98,12 @@ def render_pose_conditions(
                 body = raster.rasterize(verts, faces, verts.new_zeros(len(verts), 0), k, width, height)
             if hand_out is not None:
                 occluder = body.depth if occlude_hands else None
-                hand_frame = _render_hand_frame(raster, hands, verts, k, occluder, width, height, occlusion_tolerance)
+                hand_verts = verts[hands.vertex_ids]
+                if hand_vertices is not None:
+                    hand_verts = hand_vertices[index].to(device=device, dtype=verts.dtype)
+                hand_frame = _render_hand_frame(
+                    raster, hands, hand_verts, k, occluder, width, height, occlusion_tolerance
+                )
                 hand_out[index] = hand_frame.cpu()
             if progress is not None:
                 progress(index + 1, frames)
@@ -119,6 +133,7 @@ def render_hands(
     occlusion_tolerance: float = DEFAULT_OCCLUSION_TOLERANCE,
     device: torch.device | str | None = None,
     progress: ProgressCallback | None = None,
+    hand_vertices: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The hand video alone, (F, H, W, 3) float32 in [0, 1]; still rasterizes the body for occlusion."""
     return render_pose_conditions(
@@ -132,20 +147,20 @@ def render_hands(
         occlusion_tolerance=occlusion_tolerance,
         device=device,
         progress=progress,
+        hand_vertices=hand_vertices,
     ).hands
 
 
 def _render_hand_frame(
     raster: RasterBackend,
     hands: HandMesh,
-    body_vertices: torch.Tensor,
+    verts: torch.Tensor,
     intrinsics: torch.Tensor,
     body_depth: torch.Tensor | None,
     width: int,
     height: int,
     tolerance: float,
 ) -> torch.Tensor:
-    verts = body_vertices[hands.vertex_ids]
     # Normals of the hand sub-mesh itself, as the reference builds a separate hand mesh.
     attributes = torch.cat([hands.colours.to(verts.dtype), vertex_normals(verts, hands.faces)], dim=-1)
     image = raster.rasterize(verts, hands.faces, attributes, intrinsics, width, height)

@@ -10,15 +10,18 @@ plane are clipped rather than dropped.
 
 from __future__ import annotations
 
+import math
 import threading
 
 import numpy as np
 import torch
 
 from ..errors import InputError
+from .camera import project_points
 from .render_backend import RasterImage
 
 GL_NEAR, GL_FAR = 1e-2, 1e3  # metres; a 24-bit depth buffer then resolves ~0.06 mm at 3 m
+BOX_MARGIN_PX = 2  # pixels around the projected mesh that are still cleared and read back
 
 
 class GLRasterizer:
@@ -45,6 +48,7 @@ class GLRasterizer:
                 ) from exc
         self._programs: dict[int, object] = {}
         self._framebuffers: dict[tuple[int, int, int], object] = {}
+        self._readback_buffer: np.ndarray | None = None
 
     def rasterize(
         self,
@@ -58,12 +62,21 @@ class GLRasterizer:
         channels = attributes.shape[-1]
         inputs = -(-channels // 4)  # vec4 vertex inputs carrying the attributes (zero-padded)
         targets = -(-(channels + 1) // 4)  # float RGBA outputs holding [attributes..., z]; z = 0 where empty
-        padded = torch.zeros(len(vertices), 4 * inputs, dtype=torch.float32, device=vertices.device)
+        device = vertices.device
+        values = torch.zeros(height, width, channels, dtype=attributes.dtype, device=device)
+        depth = torch.full((height, width), float("inf"), dtype=vertices.dtype, device=device)
+        box = self._pixel_box(vertices, intrinsics, width, height)
+        if box is None:  # the whole mesh is off screen
+            return RasterImage(attributes=values, depth=depth)
+        x0, y0, box_w, box_h = box
+
+        padded = torch.zeros(len(vertices), 4 * inputs, dtype=torch.float32, device=device)
         padded[:, :channels] = attributes
         data = np.ascontiguousarray(torch.cat([vertices.float(), padded], dim=-1).cpu().numpy())
         indices = np.ascontiguousarray(faces.to(torch.int32).cpu().numpy())
         k = intrinsics.double().cpu().tolist()
-        planes = np.empty((targets, height, width, 4), dtype=np.float32)
+        planes = self._readback(targets, width, height)[: targets * box_h * box_w * 4]
+        planes = planes.reshape(targets, box_h, box_w, 4)
 
         ctx = self._ctx
         with ctx:
@@ -78,23 +91,53 @@ class GLRasterizer:
             vao = ctx.vertex_array(program, [(vbo, "3f" + " 4f" * inputs, *names)], index_buffer=ibo)
             try:
                 framebuffer.use()
-                framebuffer.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
+                # Only the mesh's pixel box is cleared and read back: every fragment lies inside it, and the
+                # readback of float targets is most of the cost of a frame on a software GL.
+                framebuffer.clear(0.0, 0.0, 0.0, 0.0, depth=1.0, viewport=box)
                 ctx.enable_only(self._gl.DEPTH_TEST)  # no culling, no blending: as the reference renderer
                 vao.render(self._gl.TRIANGLES)
                 for i in range(targets):
-                    framebuffer.read_into(planes[i], components=4, attachment=i, dtype="f4")
+                    framebuffer.read_into(planes[i], viewport=box, components=4, attachment=i, dtype="f4")
             finally:
                 vao.release()
                 vbo.release()
                 ibo.release()
 
-        planes_t = torch.from_numpy(planes)  # (targets, H, W, 4)
-        z = planes_t[channels // 4, ..., channels % 4]
-        depth = torch.where(z > 0, z, float("inf"))  # drawn fragments lie beyond the near plane, so z > 0
-        parts = [planes_t[t, ..., : min(4, channels - 4 * t)] for t in range(-(-channels // 4))]
-        values = torch.cat(parts, dim=-1) if parts else planes_t.new_zeros(height, width, 0)
-        device = vertices.device
-        return RasterImage(attributes=values.to(device, attributes.dtype), depth=depth.to(device, vertices.dtype))
+        crop = torch.from_numpy(planes)  # (targets, box_h, box_w, 4); rows top-down (see the vertex shader)
+        rows, cols = slice(y0, y0 + box_h), slice(x0, x0 + box_w)
+        for t in range(-(-channels // 4)):
+            used = min(4, channels - 4 * t)
+            values[rows, cols, 4 * t : 4 * t + used] = crop[t, ..., :used]
+        z = crop[channels // 4, ..., channels % 4]
+        depth[rows, cols] = torch.where(z > 0, z, float("inf"))  # drawn fragments lie beyond the near plane
+        return RasterImage(attributes=values, depth=depth)
+
+    def _pixel_box(
+        self, vertices: torch.Tensor, intrinsics: torch.Tensor, width: int, height: int
+    ) -> tuple[int, int, int, int] | None:
+        """(x, y, w, h) pixel box holding every fragment of the mesh (the whole image when a vertex lies before
+        the near plane, since clipping then makes new vertices), or None when the mesh is entirely off screen."""
+        full = (0, 0, width, height)
+        points = vertices.detach().double().cpu()
+        z = points[:, 2]
+        if len(points) == 0 or not bool((z > self.near).all()) or not bool(torch.isfinite(points).all()):
+            return full if len(points) else None
+        projected = project_points(points, intrinsics.detach().double().cpu())
+        low, high = projected[:, :2].amin(0), projected[:, :2].amax(0)
+        # Pixel i is covered when its centre i + 0.5 is inside; one extra pixel absorbs GL's sub-pixel snapping.
+        x0, y0 = (max(0, math.floor(float(v)) - BOX_MARGIN_PX) for v in low)
+        x1 = min(width, math.ceil(float(high[0])) + BOX_MARGIN_PX)
+        y1 = min(height, math.ceil(float(high[1])) + BOX_MARGIN_PX)
+        if x0 >= x1 or y0 >= y1:
+            return None
+        return (x0, y0, x1 - x0, y1 - y0)
+
+    def _readback(self, targets: int, width: int, height: int) -> np.ndarray:
+        """A reused float32 buffer big enough for every target of a full frame (fresh memory is slow to touch)."""
+        size = targets * width * height * 4
+        if self._readback_buffer is None or self._readback_buffer.size < size:
+            self._readback_buffer = np.empty(size, dtype=np.float32)
+        return self._readback_buffer
 
     def _program(self, channels: int):
         if channels not in self._programs:

@@ -145,7 +145,8 @@ def _triangle_setup(vertices, faces, intrinsics, width, height, near):
     x0, x1, x2 = x.unbind(-1)
     y0, y1, y2 = y.unbind(-1)
     area = (x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0)
-    keep = (z > near).all(-1) & torch.isfinite(projected).all(-1).all(-1) & (area.abs() > 1e-10)
+    # |p| < inf instead of isfinite (also False for NaN): the same test, several times cheaper on CPU.
+    keep = (z > near).all(-1) & (projected.abs() < float("inf")).all(-1).all(-1) & (area.abs() > 1e-10)
 
     # Pixel i is sampled at i + 0.5, so the covered range of a box [min, max] is ceil(min - .5) .. floor(max - .5).
     x_lo = torch.ceil(x.amin(-1).clamp(-1, width + 1) - 0.5).long().clamp(min=0)

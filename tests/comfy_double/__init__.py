@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
-from . import folder_paths, latest, latest_io, latest_ui, model_management, utils
+from . import core_nodes, folder_paths, latest, latest_io, latest_ui, model_management, utils
 from .graph import PromptResult, PromptValidationError, run_prompt, validate_prompt
 from .loader import REPO_ROOT, LoadedPack, load_pack, module_name_for, unload_pack
 
@@ -124,6 +124,8 @@ def install(base_dir) -> ComfyDouble:
     comfy_nodes = ModuleType("nodes")  # ComfyUI's nodes.py: the registry the loader fills
     comfy_nodes.NODE_CLASS_MAPPINGS, comfy_nodes.NODE_DISPLAY_NAME_MAPPINGS = {}, {}
     comfy_nodes.EXTENSION_WEB_DIRS = {}
+    for core in core_nodes.NODES:  # the host's own nodes the bundled workflows use
+        comfy_nodes.NODE_CLASS_MAPPINGS[core.GET_SCHEMA().node_id] = core
     modules = {
         "comfy_api": _package("comfy_api", latest=latest),
         "comfy_api.latest": latest,

@@ -20,6 +20,11 @@ class Hidden(str, Enum):
     dynprompt = "DYNPROMPT"
 
 
+class UploadType(str, Enum):
+    image = "image_upload"
+    video = "video_upload"
+
+
 def _pruned(values: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
@@ -236,8 +241,11 @@ class ComboInput(WidgetInput):
         self.image_folder = image_folder
 
     def as_dict(self):
-        return super().as_dict() | _pruned(
-            {"options": self.options, "control_after_generate": self.control_after_generate}
+        # The real host lists "multiselect": false on every V3 combo (checked by tests/host's contract test).
+        return (
+            super().as_dict()
+            | {"multiselect": False}
+            | _pruned({"options": self.options, "control_after_generate": self.control_after_generate})
         )
 
     def convert(self, value):
@@ -275,6 +283,18 @@ def Custom(io_type: str) -> type[ComfyType]:  # noqa: N802 (ComfyUI's name)
     return _comfy_type(io_type)
 
 
+class MultiType:
+    """An input that accepts several socket types; its io_type is their names joined with "," (host rule)."""
+
+    class Input(Input):
+        def __init__(self, id, types, display_name=None, optional=False, tooltip=None, lazy=None, extra_dict=None):
+            if not isinstance(id, str):
+                raise TypeError("the double supports MultiType.Input with a string id only")
+            super().__init__(id, display_name, optional, tooltip, lazy, extra_dict)
+            names = [t.io_type for t in types]
+            self.io_type = ",".join(dict.fromkeys(names))
+
+
 Boolean = _comfy_type("BOOLEAN", BooleanInput)
 Int = _comfy_type("INT", IntInput)
 Float = _comfy_type("FLOAT", FloatInput)
@@ -290,6 +310,7 @@ Vae = _comfy_type("VAE")
 ClipVision = _comfy_type("CLIP_VISION")
 ClipVisionOutput = _comfy_type("CLIP_VISION_OUTPUT")
 Video = _comfy_type("VIDEO")
+Audio = _comfy_type("AUDIO")
 AnyType = _comfy_type("*")
 
 

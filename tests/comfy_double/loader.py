@@ -62,7 +62,7 @@ def load_pack(pack_dir: str | os.PathLike = REPO_ROOT) -> LoadedPack:
         extension = await entrypoint() if inspect.iscoroutinefunction(entrypoint) else entrypoint()
         if not isinstance(extension, ComfyExtension):
             raise TypeError(f"comfy_entrypoint returned {type(extension).__name__}, not a ComfyExtension")
-        await extension.on_load()
+        # ComfyUI 0.3.64 never calls ComfyExtension.on_load(); neither do we, so the pack cannot come to rely on it.
         node_list = await extension.get_node_list()
         if not isinstance(node_list, list):
             raise TypeError("get_node_list() must return a list")

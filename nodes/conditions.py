@@ -1,0 +1,159 @@
+"""Reference image + pose IMAGE batches + text -> the condition bundle of both CFG branches."""
+
+from __future__ import annotations
+
+from realisdance.errors import InputError
+from realisdance.pipeline.conditions import ModelSignature, build_conditions
+from realisdance.pipeline.preprocess import (
+    DEFAULT_MAX_AREA,
+    DEFAULT_NUM_FRAMES,
+    TARGET_FPS,
+    TEMPORAL_STRIDE,
+    load_pose_video,
+    prepare_inputs,
+)
+
+from . import host, interop
+from .host import io
+
+
+def _check_dwpose(smpl, dwpose) -> None:
+    if tuple(dwpose.shape[:3]) != tuple(smpl.shape[:3]):
+        raise InputError(
+            f"the DWPose batch is {tuple(dwpose.shape[:3])} (frames, height, width) but the SMPL-CS batch is "
+            f"{tuple(smpl.shape[:3])}; render all pose videos from the same clip at the same size."
+        )
+
+
+def summary(conditions, streams: int, text_source: str) -> str:
+    latent_frames = conditions.latent_shape[2]
+    return (
+        f"{conditions.width}x{conditions.height}, {conditions.num_frames} frames ({latent_frames} latent), "
+        f"{streams} pose streams, text from {text_source}"
+    )
+
+
+class RealisDanceConditions(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="RealisDanceConditions",
+            display_name="RealisDance Conditions",
+            category="RealisDance",
+            description=(
+                "Applies the release's preprocessing (16 fps resampling, size from the pose video at about max_area "
+                "pixels, resize-crop) and encodes pose, reference and text for both CFG branches."
+            ),
+            inputs=[
+                host.RealisDanceModel.Input("model", tooltip="The transformer these conditions are built for."),
+                io.MultiType.Input(
+                    "positive",
+                    types=host.TEXT_TYPES,
+                    tooltip="Prompt embeddings: RealisDance Text Encode, or CLIP Text Encode with the Wan umT5.",
+                ),
+                io.MultiType.Input(
+                    "negative",
+                    types=host.TEXT_TYPES,
+                    tooltip="Negative prompt embeddings (the release uses an empty prompt).",
+                ),
+                io.MultiType.Input(
+                    "vae",
+                    types=host.VAE_TYPES,
+                    tooltip="The Wan 2.1 VAE: RealisDance VAE Loader or ComfyUI's Load VAE.",
+                ),
+                io.Image.Input("reference", tooltip="The character to animate: one image, any size and aspect."),
+                io.Image.Input("smpl", tooltip="SMPL-CS body render frames (an IMAGE batch)."),
+                io.Image.Input("hamer", tooltip="Hand render frames, same size and frame count as smpl."),
+                io.MultiType.Input(
+                    "image_encoder",
+                    types=host.IMAGE_ENCODER_TYPES,
+                    optional=True,
+                    tooltip=(
+                        "CLIP vision encoder (needed by I2V models): RealisDance CLIP Vision Loader or ComfyUI's "
+                        "Load CLIP Vision. The encoder, not an encoded output: the release squashes the whole "
+                        "reference to 224 px (no crop) and also encodes a grey image for the negative branch."
+                    ),
+                ),
+                io.Image.Input(
+                    "dwpose",
+                    optional=True,
+                    tooltip="Third pose stream (DWPose renders), only for 48-channel pose models.",
+                ),
+                io.Int.Input(
+                    "num_frames",
+                    default=DEFAULT_NUM_FRAMES,
+                    min=5,
+                    max=1001,
+                    step=TEMPORAL_STRIDE,
+                    tooltip="Frames to generate, 4k+1 (81 = about 5 s at 16 fps, the release's default).",
+                ),
+                io.Int.Input(
+                    "max_area",
+                    default=DEFAULT_MAX_AREA,
+                    min=256,
+                    max=4096 * 4096,
+                    step=256,
+                    tooltip="Target pixel count; the size keeps the pose video's aspect (768*768 -> 576x1024 "
+                    "for 16:9), in multiples of 16.",
+                ),
+                io.Float.Input(
+                    "pose_fps",
+                    default=float(TARGET_FPS),
+                    min=0.01,
+                    max=1000.0,
+                    step=0.01,
+                    tooltip="Frame rate of the pose frames (connect GetVideoComponents' fps); they are resampled "
+                    "to 16 fps as the release does.",
+                ),
+            ],
+            outputs=[
+                host.RealisDanceConditions.Output(display_name="conditions", tooltip="For RealisDance Sampler."),
+                io.Int.Output(display_name="width", tooltip="Width of the video that will be generated."),
+                io.Int.Output(display_name="height", tooltip="Height of the video that will be generated."),
+                io.Int.Output(display_name="num_frames", tooltip="Frames of the video that will be generated."),
+            ],
+        )
+
+    @classmethod
+    def execute(
+        cls,
+        model,
+        positive,
+        negative,
+        vae,
+        reference,
+        smpl,
+        hamer,
+        image_encoder=None,
+        dwpose=None,
+        num_frames: int = DEFAULT_NUM_FRAMES,
+        max_area: int = DEFAULT_MAX_AREA,
+        pose_fps: float = float(TARGET_FPS),
+    ) -> io.NodeOutput:
+        signature = ModelSignature.of(model.transformer)
+        text = interop.text_embeddings(positive, "positive")
+        negative_text = interop.text_embeddings(negative, "negative")
+        core_vae = interop.video_vae(vae)
+        clip = interop.image_encoder(image_encoder)
+        if dwpose is not None:
+            _check_dwpose(smpl, dwpose)
+        prepared = prepare_inputs(reference, smpl, hamer, num_frames=num_frames, max_area=max_area, pose_fps=pose_fps)
+        dwpose_video = None
+        if dwpose is not None:
+            dwpose_video = load_pose_video(dwpose, num_frames, size=(prepared.height, prepared.width), fps=pose_fps)
+        host.throw_if_interrupted()
+        with host.on_compute_device(core_vae, clip):
+            conditions = build_conditions(prepared, core_vae, signature, text, negative_text, clip, dwpose_video)
+        conditions = conditions.to("cpu")  # held between nodes; the sampler moves it to its device
+        source = "CONDITIONING" if isinstance(positive, list) else "umT5"
+        line = summary(conditions, signature.pose_streams, source)
+        return io.NodeOutput(
+            conditions,
+            conditions.width,
+            conditions.height,
+            conditions.num_frames,
+            ui={"realisdance_summary": [line]},
+        )
+
+
+NODES: list[type[io.ComfyNode]] = [RealisDanceConditions]

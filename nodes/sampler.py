@@ -1,0 +1,131 @@
+"""The sampler node: conditions -> Wan 2.1 LATENT (un-normalised, so native nodes can take it)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from realisdance.encoders import WAN21_I2V_SCHEDULER_CONFIG, load_scheduler, scheduler_shift
+from realisdance.encoders.scheduler import KINDS
+from realisdance.pipeline.latents import from_comfy_latent, to_comfy_latent
+from realisdance.pipeline.sampling import SamplerSettings, sample
+
+from . import host
+from .host import io
+
+SEED_MAX = 2**63 - 1  # torch.Generator.manual_seed takes any non-negative int64
+
+
+def scheduler_for(model_path: str, kind: str, shift: float):
+    """The release folder's scheduler config when the model came from one, else Wan 2.1 I2V's; shift 0 keeps
+    the config's own shift."""
+    source = model_path if os.path.isdir(os.path.join(model_path, "scheduler")) else WAN21_I2V_SCHEDULER_CONFIG
+    return load_scheduler(source, kind=kind, shift=shift if shift > 0 else None)
+
+
+class RealisDanceSampler(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        defaults = SamplerSettings()
+        return io.Schema(
+            node_id="RealisDanceSampler",
+            display_name="RealisDance Sampler",
+            category="RealisDance",
+            description=(
+                "Flow-matching sampling with the release's timesteps and CFG (conditional then unconditional pass). "
+                "Outputs a Wan 2.1 LATENT that ComfyUI's own VAE Decode accepts too."
+            ),
+            inputs=[
+                host.RealisDanceModel.Input("model", tooltip="From RealisDance-DiT Loader."),
+                host.RealisDanceConditions.Input("conditions", tooltip="From RealisDance Conditions, same model."),
+                io.Int.Input(
+                    "seed",
+                    default=defaults.seed,
+                    min=0,
+                    max=SEED_MAX,
+                    control_after_generate=True,
+                    tooltip="Noise seed (drawn on the CPU, so a seed gives the same video on every device).",
+                ),
+                io.Int.Input("steps", default=defaults.steps, min=1, max=1000, tooltip="Sampling steps (release: 40)."),
+                io.Float.Input(
+                    "cfg",
+                    default=defaults.guidance,
+                    min=1.0,
+                    max=30.0,
+                    step=0.1,
+                    round=0.01,
+                    tooltip="Classifier-free guidance (release: 2.0). 1 runs one forward per step instead of two.",
+                ),
+                io.Float.Input(
+                    "shift",
+                    default=0.0,
+                    min=0.0,
+                    max=100.0,
+                    step=0.1,
+                    round=0.01,
+                    tooltip="Flow shift; 0 = the release's scheduler config (or Wan 2.1 I2V's 5.0 for single files).",
+                ),
+                io.Combo.Input(
+                    "scheduler",
+                    options=list(KINDS),
+                    default="auto",
+                    tooltip="auto = the class the release's config names (flow-UniPC); euler = flow-matching Euler.",
+                ),
+                io.Float.Input(
+                    "denoise",
+                    default=1.0,
+                    min=0.01,
+                    max=1.0,
+                    step=0.01,
+                    tooltip="1 starts from pure noise. Below 1, starts from the connected latent noised to that "
+                    "strength (the last steps of a round(steps/denoise)-step schedule).",
+                ),
+                io.Latent.Input(
+                    "latent",
+                    optional=True,
+                    tooltip="Optional start latent (Wan 2.1 layout, same size and frames as the conditions).",
+                ),
+            ],
+            outputs=[io.Latent.Output(display_name="latent", tooltip="Wan 2.1 LATENT {'samples': [B,16,T,H/8,W/8]}.")],
+        )
+
+    @classmethod
+    def execute(
+        cls,
+        model,
+        conditions,
+        seed: int = 1024,
+        steps: int = 40,
+        cfg: float = 2.0,
+        shift: float = 0.0,
+        scheduler: str = "auto",
+        denoise: float = 1.0,
+        latent=None,
+    ) -> io.NodeOutput:
+        conditions.check_for(model.transformer)  # before anything slow
+        settings = SamplerSettings(steps=steps, guidance=cfg, seed=seed, denoise=denoise)
+        solver = scheduler_for(model.path, scheduler, shift)
+        init = from_comfy_latent(latent) if latent is not None else None
+        report = host.progress_reporter(steps)
+        started = time.perf_counter()
+
+        def on_step(index: int, total: int, latents) -> None:
+            report(index + 1, total)  # raises on Cancel: the loop stops between steps
+
+        transformer = model.transformer
+        home = transformer.patch_embedding.weight.device
+        transformer.to(host.compute_device())
+        try:
+            final = sample(transformer, solver, conditions, settings, callback=on_step, init_latents=init)
+        finally:
+            transformer.to(home)
+        seconds = time.perf_counter() - started
+        kind = type(solver).__name__.replace("MultistepScheduler", "").replace("DiscreteScheduler", "")
+        line = (
+            f"{conditions.width}x{conditions.height}, {conditions.num_frames} frames, {steps} steps, cfg {cfg:g}, "
+            f"{kind} shift {scheduler_shift(solver):g}, seed {seed}, denoise {denoise:g}, {seconds:.1f} s"
+        )
+        return io.NodeOutput(to_comfy_latent(final), ui={"realisdance_summary": [line]})
+
+
+NODES: list[type[io.ComfyNode]] = [RealisDanceSampler]

@@ -1,0 +1,261 @@
+"""Tiled Wan 2.1 VAE encode/decode with a memory footprint that does not grow with the frame count.
+
+Why not diffusers' own ``AutoencoderKLWan.enable_tiling``: its tiled paths do walk the frames causally with the
+feature cache (one tile at a time, all frames), but they keep EVERY decoded tile in a list (about (tile/stride)^2
+times the video) and then concatenate rows and the result, so their peak grows at several times the size of the video
+per frame; enabling it also flips ``use_tiling`` on the shared module. Here each causal chunk of each tile is
+blended straight into one preallocated float32 result, so the only thing that grows with frames is the result
+itself, and nothing is left on the module (each tile gets its own local feature cache).
+
+Blending: tiles are spread evenly (actual overlaps are at least the requested one) and weighted by linear ramps
+across each overlap with a neighbour; the sum of weights is divided out, so any layout is exact where tiles agree.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import InputError
+
+SPATIAL_FACTOR = 8  # Wan 2.1 VAE: 8x spatial compression, so tiles and overlaps are whole latent pixels
+MIN_TILE = 16  # two latent pixels: the smallest tile the encoder's stride-2 stages can still halve three times
+
+
+@dataclass(frozen=True)
+class VaeTiling:
+    """Square spatial tiles of ``tile`` pixels overlapping by ``overlap`` pixels (both multiples of 8)."""
+
+    tile: int
+    overlap: int
+
+    def __post_init__(self) -> None:
+        for name in ("tile", "overlap"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise InputError(f"VAE tiling {name} must be a whole number of pixels, got {value!r}")
+        if self.tile < MIN_TILE or self.tile % SPATIAL_FACTOR:
+            raise InputError(
+                f"VAE tile size {self.tile} px is invalid: use a multiple of {SPATIAL_FACTOR} of at least {MIN_TILE} "
+                "(e.g. 256)"
+            )
+        if self.overlap < 0 or self.overlap % SPATIAL_FACTOR:
+            raise InputError(
+                f"VAE tile overlap {self.overlap} px is invalid: use a multiple of {SPATIAL_FACTOR} (e.g. 64), or 0"
+            )
+        if self.overlap >= self.tile:
+            raise InputError(
+                f"VAE tile overlap {self.overlap} px must be smaller than the tile ({self.tile} px); e.g. a quarter"
+            )
+
+    @property
+    def latent_tile(self) -> int:
+        return self.tile // SPATIAL_FACTOR
+
+    @property
+    def latent_overlap(self) -> int:
+        return self.overlap // SPATIAL_FACTOR
+
+
+# -- layout ----------------------------------------------------------------------------------------------------
+
+
+def tile_spans(size: int, tile: int, overlap: int) -> list[tuple[int, int]]:
+    """(start, length) of tiles covering ``size`` with overlaps of at least ``overlap``, spread evenly."""
+    if size <= tile:
+        return [(0, size)]
+    count = math.ceil((size - tile) / (tile - overlap)) + 1
+    last = size - tile
+    return [(round(index * last / (count - 1)), tile) for index in range(count)]
+
+
+def _ramp_weights(spans: list[tuple[int, int]], scale: int) -> list[torch.Tensor]:
+    """Per-tile 1-D weights (in units of ``scale`` pixels per span unit): linear ramps across each neighbour overlap.
+
+    The ramps are (i + 0.5) / n, never zero, so every pixel has a positive total weight to divide by.
+    """
+    weights = []
+    for index, (start, length) in enumerate(spans):
+        weight = torch.ones(length * scale, dtype=torch.float64)
+        if index > 0:
+            prev_start, prev_length = spans[index - 1]
+            shared = (prev_start + prev_length - start) * scale
+            if shared > 0:
+                weight[:shared] *= (torch.arange(shared, dtype=torch.float64) + 0.5) / shared
+        if index + 1 < len(spans):
+            shared = (start + length - spans[index + 1][0]) * scale
+            if shared > 0:
+                weight[-shared:] *= 1.0 - (torch.arange(shared, dtype=torch.float64) + 0.5) / shared
+        weights.append(weight)
+    return weights
+
+
+def _tiles(height: int, width: int, tiling: VaeTiling, scale: int):
+    """Yield (latent y slice, latent x slice, scaled y slice, scaled x slice, 2-D float32 weight) per tile."""
+    rows = tile_spans(height, tiling.latent_tile, tiling.latent_overlap)
+    cols = tile_spans(width, tiling.latent_tile, tiling.latent_overlap)
+    row_weights, col_weights = _ramp_weights(rows, scale), _ramp_weights(cols, scale)
+    for (y, h), wy in zip(rows, row_weights, strict=True):
+        for (x, w), wx in zip(cols, col_weights, strict=True):
+            yield (
+                slice(y, y + h),
+                slice(x, x + w),
+                slice(y * scale, (y + h) * scale),
+                slice(x * scale, (x + w) * scale),
+                (wy[:, None] * wx[None, :]).float(),
+            )
+
+
+def _causal_conv_count(module: torch.nn.Module) -> int:
+    from diffusers.models.autoencoders.autoencoder_kl_wan import WanCausalConv3d
+
+    return sum(isinstance(m, WanCausalConv3d) for m in module.modules())
+
+
+def _check_wan21(vae) -> None:
+    if getattr(vae.config, "patch_size", None) is not None:
+        raise InputError("tiled VAE decoding supports the Wan 2.1 VAE only (this VAE is patchified, like Wan 2.2)")
+
+
+# -- decode / encode -------------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def tiled_decode(vae, raw: torch.Tensor, tiling: VaeTiling) -> torch.Tensor:
+    """Raw (denormalised) latent (B, 16, T, h, w) -> video (B, 3, 4(T-1)+1, 8h, 8w) in [-1, 1], float32.
+
+    Each tile runs the decoder causally, one latent frame at a time, with its own feature cache (as diffusers'
+    untiled decode does for the whole frame); its output is weighted and added into the result in place.
+    """
+    _check_wan21(vae)
+    batch, _, frames, height, width = raw.shape
+    device = raw.device
+    scale = SPATIAL_FACTOR
+    out_frames = 1 + 4 * (frames - 1)
+    video = torch.zeros(batch, 3, out_frames, height * scale, width * scale, dtype=torch.float32, device=device)
+    total = torch.zeros(height * scale, width * scale, dtype=torch.float32, device=device)
+    conv_count = _causal_conv_count(vae.decoder)
+    for ly, lx, py, px, weight in _tiles(height, width, tiling, scale):
+        weight = weight.to(device)
+        total[py, px] += weight
+        cache = [None] * conv_count
+        start = 0
+        for index in range(frames):
+            chunk = vae.post_quant_conv(raw[:, :, index : index + 1, ly, lx])
+            decoded = vae.decoder(chunk, feat_cache=cache, feat_idx=[0], first_chunk=index == 0)
+            stop = start + decoded.shape[2]
+            video[:, :, start:stop, py, px].addcmul_(decoded.float(), weight)
+            start = stop
+            del chunk, decoded
+        del cache
+    return video.div_(total)
+
+
+@torch.no_grad()
+def tiled_encode(vae, video: torch.Tensor, tiling: VaeTiling) -> torch.Tensor:
+    """Video (B, 3, 4k+1, H, W) in [-1, 1] -> raw posterior mode (B, 16, k+1, H/8, W/8), float32.
+
+    Tiles are cut in pixels and blended in latent space; frames go through the encoder causally (the first alone,
+    then groups of 4) with a feature cache per tile, as in diffusers' untiled encode.
+    """
+    _check_wan21(vae)
+    batch, _, frames, height, width = video.shape
+    scale = SPATIAL_FACTOR
+    latent_h, latent_w = height // scale, width // scale
+    z_dim = int(vae.config.z_dim)
+    chunks = [(0, 1)] + [(1 + 4 * k, 5 + 4 * k) for k in range((frames - 1) // 4)]
+    latent = torch.zeros(batch, z_dim, len(chunks), latent_h, latent_w, dtype=torch.float32, device=video.device)
+    total = torch.zeros(latent_h, latent_w, dtype=torch.float32, device=video.device)
+    conv_count = _causal_conv_count(vae.encoder)
+    # Weights on the latent grid (scale 1): the blend happens between latent tiles.
+    for ly, lx, _, _, weight in _tiles(latent_h, latent_w, tiling, 1):
+        weight = weight.to(video.device)
+        total[ly, lx] += weight
+        pixel_y = slice(ly.start * scale, ly.stop * scale)
+        pixel_x = slice(lx.start * scale, lx.stop * scale)
+        cache = [None] * conv_count
+        for index, (first, stop) in enumerate(chunks):
+            encoded = vae.encoder(video[:, :, first:stop, pixel_y, pixel_x], feat_cache=cache, feat_idx=[0])
+            mean = vae.quant_conv(encoded)[:, :z_dim]
+            latent[:, :, index : index + 1, ly, lx].addcmul_(mean.float(), weight)
+            del encoded, mean
+        del cache
+    return latent.div_(total)
+
+
+# -- memory planning -------------------------------------------------------------------------------------------
+
+# Activation bytes per decoded pixel of one causal chunk (4 frames, feature cache full), for the real Wan 2.1
+# decoder (base_dim 96): DECODE_ELEMENTS_PER_PIXEL elements in the VAE dtype plus DECODE_FLOAT32_BYTES_PER_PIXEL
+# of float32 copies. Calibrated with benchmarks/vae_memory.py (live tensor bytes on the meta device): 19,487 B/px
+# in fp32 and 10,128 B/px in bf16 at every size from 128x128 to 720x1280, so the work is linear in the pixel area
+# (the mid-block attention matrix is freed before the full-resolution stages, which set the peak).
+DECODE_ELEMENTS_PER_PIXEL = 4680
+DECODE_FLOAT32_BYTES_PER_PIXEL = 768
+# Smallest tile choose_tiling offers: below it seams multiply and the per-tile overhead dominates.
+MIN_CHOSEN_TILE = 64
+CHOICE_STEP = 32
+
+
+def _decode_work_bytes(height: int, width: int, dtype: torch.dtype) -> int:
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    return height * width * (DECODE_ELEMENTS_PER_PIXEL * itemsize + DECODE_FLOAT32_BYTES_PER_PIXEL)
+
+
+def decode_peak_bytes(
+    latent_frames: int, height: int, width: int, tiling: VaeTiling | None, dtype: torch.dtype = torch.float32
+) -> int:
+    """Predicted peak activation memory (bytes, weights excluded) of ``VideoVAE.decode`` for one video (batch 1).
+
+    ``height``/``width`` are the decoded video's size in PIXELS (e.g. 576, 1024); ``dtype`` is the VAE's dtype.
+    Untiled: the float32 result plus one full-frame causal chunk's working set (or three results during the final
+    clamp/scale, whichever is larger). Tiled: the result, its weight map and one tile's working set, so beyond the
+    result itself it is flat in frames.
+    """
+    frames = 1 + 4 * (latent_frames - 1)
+    result = 3 * frames * height * width * 4
+    latents = 2 * 16 * latent_frames * (height // SPATIAL_FACTOR) * (width // SPATIAL_FACTOR) * 4
+    if tiling is None:
+        return latents + max(result + _decode_work_bytes(height, width, dtype), 3 * result)
+    tile_h, tile_w = min(tiling.tile, height), min(tiling.tile, width)
+    return latents + result + height * width * 4 + _decode_work_bytes(tile_h, tile_w, dtype)
+
+
+def default_overlap(tile: int) -> int:
+    """A quarter of the tile, in whole latent pixels (at least one): 256 -> 64."""
+    return max(SPATIAL_FACTOR, tile // 4 // SPATIAL_FACTOR * SPATIAL_FACTOR)
+
+
+def choose_tiling(
+    budget_bytes: int, latent_frames: int, height: int, width: int, dtype: torch.dtype = torch.float32
+) -> VaeTiling | None:
+    """None when the untiled decode fits ``budget_bytes``; else the largest tile (overlap a quarter) that fits.
+
+    Sizes are in pixels, as for ``decode_peak_bytes``. Raises InputError when even the smallest tile does not fit.
+    """
+    if decode_peak_bytes(latent_frames, height, width, None, dtype) <= budget_bytes:
+        return None
+    largest = -(-max(height, width) // CHOICE_STEP) * CHOICE_STEP
+    for tile in range(largest, MIN_CHOSEN_TILE - 1, -CHOICE_STEP):
+        tiling = VaeTiling(tile, default_overlap(tile))
+        if decode_peak_bytes(latent_frames, height, width, tiling, dtype) <= budget_bytes:
+            return tiling
+    smallest = VaeTiling(MIN_CHOSEN_TILE, default_overlap(MIN_CHOSEN_TILE))
+    need = decode_peak_bytes(latent_frames, height, width, smallest, dtype)
+    fitting = [
+        frames
+        for frames in range(latent_frames, 0, -1)
+        if decode_peak_bytes(frames, height, width, smallest, dtype) <= budget_bytes
+    ]
+    gib = 2**30
+    hint = (
+        f"at this size at most {fitting[0]} latent frames ({1 + 4 * (fitting[0] - 1)} video frames) would fit"
+        if fitting
+        else "not even one frame fits at this size; decode at a smaller resolution"
+    )
+    raise InputError(
+        f"decoding {latent_frames} latent frames at {height}x{width} needs {need / gib:.2f} GiB even with "
+        f"{MIN_CHOSEN_TILE} px tiles but only {budget_bytes / gib:.2f} GiB is free; {hint}, or free memory"
+    )

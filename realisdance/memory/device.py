@@ -1,0 +1,27 @@
+"""What the machine offers: free device memory and host RAM available for pinned buffers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+
+def free_device_bytes(device: str | torch.device) -> int | None:
+    """Free memory of a CUDA device (plus what our own caching allocator holds), None for the CPU."""
+    device = torch.device(device)
+    if device.type != "cuda" or not torch.cuda.is_available():
+        return None
+    free, _ = torch.cuda.mem_get_info(device)
+    return int(free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device))
+
+
+def available_host_bytes() -> int | None:
+    """MemAvailable from /proc/meminfo (Linux); None when unknown."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None

@@ -1,0 +1,60 @@
+"""The size of a job as the memory planner sees it: frames, pixels, tokens, CFG forwards."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+GIB = 1024**3
+VAE_TEMPORAL = 4  # Wan 2.1 VAE: 81 frames -> 21 latent frames
+VAE_SPATIAL = 8
+TOKEN_PIXELS = 16  # VAE 8x times the DiT's 2x2 patch
+
+
+def gib(num_bytes: float) -> str:
+    return f"{num_bytes / GIB:.2f} GiB"
+
+
+@dataclass(frozen=True)
+class JobSize:
+    """One generation: ``num_frames`` at ``height`` x ``width``; the reference defaults to the video's area."""
+
+    num_frames: int = 81
+    height: int = 576
+    width: int = 1024
+    reference_height: int | None = None
+    reference_width: int | None = None
+    guidance: float = 2.0
+
+    @property
+    def latent_frames(self) -> int:
+        return (self.num_frames - 1) // VAE_TEMPORAL + 1
+
+    @property
+    def latent_height(self) -> int:
+        return self.height // VAE_SPATIAL
+
+    @property
+    def latent_width(self) -> int:
+        return self.width // VAE_SPATIAL
+
+    @property
+    def video_tokens(self) -> int:
+        return self.latent_frames * (self.height // TOKEN_PIXELS) * (self.width // TOKEN_PIXELS)
+
+    @property
+    def reference_tokens(self) -> int:
+        height = self.reference_height or self.height
+        width = self.reference_width or self.width
+        return (height // TOKEN_PIXELS) * (width // TOKEN_PIXELS)
+
+    @property
+    def tokens(self) -> int:
+        return self.video_tokens + self.reference_tokens
+
+    @property
+    def forwards_per_step(self) -> int:
+        """Our sampler runs the CFG branches one after the other (unbatched), as the release does."""
+        return 2 if self.guidance > 1.0 else 1
+
+    def describe(self) -> str:
+        return f"{self.num_frames} frames at {self.width}x{self.height} ({self.tokens:,} tokens per forward)"

@@ -1,0 +1,165 @@
+"""Stand-ins for the ComfyUI core nodes the bundled workflows use: LoadImage, LoadVideo, GetVideoComponents,
+CreateVideo, SaveVideo.
+
+Our own small re-implementations with the host's node ids, input names, output types and widget order (checked
+against ComfyUI 0.3.64's nodes.py and comfy_extras/nodes_video.py), and the same tensor conventions: IMAGE float
+[B, H, W, 3] in 0..1 on the CPU, MASK [B, H, W], VIDEO an object with ``get_components()``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+from . import folder_paths
+from . import latest_io as io
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
+VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".mov", ".avi")
+
+
+def _input_files(extensions) -> list[str]:
+    folder = folder_paths.get_input_directory()
+    if not os.path.isdir(folder):
+        return []
+    return sorted(f for f in os.listdir(folder) if f.lower().endswith(extensions))
+
+
+@dataclass
+class VideoComponents:
+    images: torch.Tensor
+    audio: object
+    frame_rate: float
+
+
+class VideoFromFile:
+    def __init__(self, path: str):
+        self.path = path
+
+    def get_components(self) -> VideoComponents:
+        from realisdance.video import read_video
+
+        frames, fps = read_video(self.path)
+        return VideoComponents(torch.from_numpy(frames).float() / 255.0, None, float(fps))
+
+
+class VideoFromComponents:
+    def __init__(self, components: VideoComponents):
+        self.components = components
+
+    def get_components(self) -> VideoComponents:
+        return self.components
+
+
+class LoadImage(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="LoadImage",
+            category="image",
+            inputs=[io.Combo.Input("image", options=_input_files(IMAGE_EXTENSIONS), upload=io.UploadType.image)],
+            outputs=[io.Image.Output(), io.Mask.Output()],
+        )
+
+    @classmethod
+    def execute(cls, image):
+        with Image.open(os.path.join(folder_paths.get_input_directory(), image)) as picture:
+            rgb = np.array(picture.convert("RGB")).astype(np.float32) / 255.0
+            if "A" in picture.getbands():
+                mask = 1.0 - torch.from_numpy(np.array(picture.getchannel("A")).astype(np.float32) / 255.0)
+            else:
+                mask = torch.zeros(64, 64)
+        return io.NodeOutput(torch.from_numpy(rgb)[None], mask[None])
+
+
+class LoadVideo(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="LoadVideo",
+            category="image/video",
+            inputs=[io.Combo.Input("file", options=_input_files(VIDEO_EXTENSIONS), upload=io.UploadType.video)],
+            outputs=[io.Video.Output()],
+        )
+
+    @classmethod
+    def execute(cls, file):
+        return io.NodeOutput(VideoFromFile(os.path.join(folder_paths.get_input_directory(), file)))
+
+
+class GetVideoComponents(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="GetVideoComponents",
+            category="image/video",
+            inputs=[io.Video.Input("video")],
+            outputs=[
+                io.Image.Output(display_name="images"),
+                io.Audio.Output(display_name="audio"),
+                io.Float.Output(display_name="fps"),
+            ],
+        )
+
+    @classmethod
+    def execute(cls, video):
+        parts = video.get_components()
+        return io.NodeOutput(parts.images, parts.audio, float(parts.frame_rate))
+
+
+class CreateVideo(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="CreateVideo",
+            category="image/video",
+            inputs=[
+                io.Image.Input("images"),
+                io.Float.Input("fps", default=30.0, min=1.0, max=120.0, step=1.0),
+                io.Audio.Input("audio", optional=True),
+            ],
+            outputs=[io.Video.Output()],
+        )
+
+    @classmethod
+    def execute(cls, images, fps, audio=None):
+        return io.NodeOutput(VideoFromComponents(VideoComponents(images, audio, float(fps))))
+
+
+class SaveVideo(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="SaveVideo",
+            category="image/video",
+            inputs=[
+                io.Video.Input("video"),
+                io.String.Input("filename_prefix", default="video/ComfyUI"),
+                io.Combo.Input("format", options=["auto", "mp4"], default="auto"),
+                io.Combo.Input("codec", options=["auto", "h264"], default="auto"),
+            ],
+            is_output_node=True,
+        )
+
+    @classmethod
+    def execute(cls, video, filename_prefix, format, codec):
+        from realisdance.video import write_video
+
+        parts = video.get_components()
+        output = folder_paths.get_output_directory()
+        subfolder, prefix = os.path.split(filename_prefix)
+        index = (
+            len([f for f in os.listdir(os.path.join(output, subfolder))])
+            if os.path.isdir(os.path.join(output, subfolder))
+            else 0
+        )
+        name = f"{prefix}_{index + 1:05}_.mp4"
+        write_video(os.path.join(output, subfolder, name), parts.images, fps=parts.frame_rate)
+        return io.NodeOutput(ui={"images": [{"filename": name, "subfolder": subfolder, "type": "output"}]})
+
+
+NODES = [LoadImage, LoadVideo, GetVideoComponents, CreateVideo, SaveVideo]

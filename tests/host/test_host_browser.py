@@ -1,0 +1,48 @@
+"""The frontend in headless Chromium: our node types, our JS extension, and UI workflows converted to prompts."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from host_env import PACK_MODULE, run_driver
+from workflow_files import NO_WORKFLOWS, place_files, shrunk, ui_workflows
+
+
+@pytest.fixture(scope="module")
+def page(comfy_server, host, tiny_release, media, tmp_path_factory):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if chromium is None:
+        pytest.skip("no Chromium for the browser test (Debian: apt-get install -y chromium)")
+    ours = sorted(name for name, info in comfy_server.object_info.items() if info["python_module"] == PACK_MODULE)
+    work = tmp_path_factory.mktemp("browser")
+    job = {
+        "url": comfy_server.url,
+        "chromium": chromium,
+        "node_types": ours,
+        "workflows": ui_workflows(),
+        "profile": str(work / "profile"),
+    }
+    return run_driver(host, "browser_check", job, work, timeout=180) | {"ours": ours}
+
+
+def test_the_ui_registers_our_node_types_and_runs_our_extension(page):
+    assert page["registered"] == page["ours"]
+    assert page["flag"] is True
+    assert sorted(page["decorated"]) == page["ours"]  # beforeRegisterNodeDef saw every one of our nodes
+
+
+def test_the_summary_footer_shows_the_latest_line_and_grows_the_node_once(page):
+    assert page["footer"] == {"summary": "again", "grew": 18}
+
+
+@pytest.mark.parametrize("name", sorted(ui_workflows()) or NO_WORKFLOWS)
+def test_a_bundled_ui_workflow_converts_to_a_prompt_the_server_runs(page, comfy_server, tiny_release, media, name):
+    prompt = shrunk(page["prompts"][name])
+    missing = place_files(prompt, comfy_server.base, tiny_release, media)
+    if missing:
+        pytest.skip(f"no tiny stand-in for {missing}")
+    status, queued = comfy_server.request("/prompt", {"prompt": prompt})
+    assert status == 200 and queued["node_errors"] == {}, queued
+    entry = comfy_server.wait_for_history(queued["prompt_id"], timeout=150)
+    assert entry["status"]["status_str"] == "success", entry["status"]

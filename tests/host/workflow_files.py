@@ -1,0 +1,84 @@
+"""The bundled API workflows, made runnable on tiny models: their files put in place, their sizes shrunk.
+
+A workflow names model files, folders and input media by the names a user would have; the tests give each name a
+tiny stand-in in the host's base folder (the tiny release for model folders, the synthetic demo clip for media) and
+turn the release-sized settings (81 frames, 768*768, 40 steps) down so a CPU run takes seconds.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+from host_env import REPO_ROOT, TINY_RELEASE, copy_into
+
+WORKFLOWS = REPO_ROOT / "workflows"
+
+# Inputs turned down for a CPU run, by input name, wherever they appear (only when present).
+SHRINK = {"steps": 2, "num_frames": 5, "frames": 5, "length": 5, "max_area": 128 * 224, "width": 64, "height": 64}
+# Inputs naming files we have no tiny stand-in for: licensed body models (SMPL-X / MANO) cannot be made here.
+NO_STAND_IN = {"RealisDanceBodyModelLoader": "folder"}
+# A slow graph for the interrupt test: the sampler's steps raised to this.
+MANY_STEPS = 5000
+
+NO_WORKFLOWS = [pytest.param("none", marks=pytest.mark.skip("no bundled workflows yet (workflows/)"))]
+
+
+def api_workflows() -> dict[str, dict]:
+    """name -> API-format prompt, for every workflows/*.api.json."""
+    return {
+        path.name.removesuffix(".api.json"): json.loads(path.read_text(encoding="utf-8"))
+        for path in sorted(WORKFLOWS.glob("*.api.json"))
+    }
+
+
+def ui_workflows() -> dict[str, dict]:
+    """name -> UI-format workflow, for every workflows/*.json that is not an API twin."""
+    return {
+        path.stem: json.loads(path.read_text(encoding="utf-8"))
+        for path in sorted(WORKFLOWS.glob("*.json"))
+        if not path.name.endswith(".api.json")
+    }
+
+
+def shrunk(prompt: dict, **overrides) -> dict:
+    prompt = copy.deepcopy(prompt)
+    values = SHRINK | overrides
+    for node in prompt.values():
+        inputs = node.get("inputs", {})
+        for name, value in values.items():
+            if name in inputs and not isinstance(inputs[name], list):  # a list is a link, not a widget value
+                inputs[name] = value
+    return prompt
+
+
+def place_files(prompt: dict, base: Path, tiny_release: Path, media: dict[str, Path]) -> list[str]:
+    """Give every file the prompt names a tiny stand-in under ``base``; returns the names it could not provide.
+
+    media: "ref" (an image), "smpl" and "hamer" (pose videos), as written by realisdance.demo_inputs.
+    """
+    missing = []
+    for node in prompt.values():
+        class_type, inputs = node["class_type"], node.get("inputs", {})
+        ours = class_type.startswith("RealisDance")
+        for name, value in inputs.items():
+            if not isinstance(value, str):
+                continue
+            if ours and value.endswith("/"):
+                folder = base / "models" / "realisdance" / value.rstrip("/")
+                if value.rstrip("/") != TINY_RELEASE and not folder.exists():
+                    folder.symlink_to(tiny_release, target_is_directory=True)
+            elif ours and "vae" in class_type.lower() and value.endswith(".safetensors"):
+                copy_into(tiny_release / "vae" / "diffusion_pytorch_model.safetensors", base / "models" / "vae" / value)
+            elif class_type == "LoadImage" and name == "image":
+                copy_into(media["ref"], base / "input" / value)
+            elif class_type == "LoadVideo" and name == "file":
+                hands = any(word in value.lower() for word in ("hamer", "hand"))
+                copy_into(media["hamer" if hands else "smpl"], base / "input" / value)
+            elif value.endswith((".safetensors", ".sft", ".pth", ".ckpt", ".pt", ".npz", ".pkl")):
+                missing.append(f"{class_type}.{name}={value}")
+            elif class_type in NO_STAND_IN and name == NO_STAND_IN[class_type]:
+                missing.append(f"{class_type}.{name}={value}")
+    return missing

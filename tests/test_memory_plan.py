@@ -1,0 +1,124 @@
+"""The memory planner: activation estimate against a live-storage measurement, stage budgets, refusals."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from realisdance.errors import InputError
+from realisdance.memory import GIB, JobSize, MemoryOptions, ModelFacts, plan_memory
+from realisdance.memory.activations import dit_activation_peak
+from realisdance.memory.measure import cache_rope_on_meta, measure_forward
+from realisdance.memory.weights import dit_weights
+from realisdance.model import build_transformer, named_config
+
+# The release's encoders as loaded by the pipeline: umT5-XXL bf16, CLIP ViT-H/14 fp32, Wan VAE fp32.
+RELEASE_ENCODERS = {"text_encoder_bytes": int(11.4e9), "clip_bytes": int(2.53e9), "vae_bytes": int(0.51e9)}
+
+
+def meta_inputs(config: dict, job: JobSize) -> dict:
+    t, h, w = job.latent_frames, job.latent_height, job.latent_width
+    return {
+        "hidden_states": torch.empty(1, config["in_channels"], t, h, w, device="meta"),
+        "timestep": torch.empty(1, device="meta"),
+        "encoder_hidden_states": torch.empty(1, 512, config["text_dim"], device="meta"),
+        "encoder_hidden_states_image": torch.empty(1, 257, config["image_dim"], device="meta"),
+        "add_cond": torch.empty(1, config["add_cond_in_dim"], t, h, w, device="meta"),
+        "attn_cond": torch.empty(1, 16, 1, job.height // 8, job.width // 8, device="meta"),
+    }
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+def test_activation_estimate_matches_a_live_storage_count(dtype):
+    # The 14B block structure (real widths) with 2 blocks, at a small job: the meta device runs it for free.
+    config = named_config("14B-I2V", num_layers=2)
+    job = JobSize(17, 256, 448)
+    model = build_transformer(config, device="meta", dtype=dtype)
+    video_grid = (job.latent_frames, job.height // 16, job.width // 16)
+    setup = cache_rope_on_meta(model, video_grid, (1, job.height // 16, job.width // 16))
+    measured = measure_forward(model, meta_inputs(config, job), setup=setup).peak_bytes
+    estimate = dit_activation_peak(config, job, compute_bytes=dtype.itemsize).total_bytes
+    assert abs(estimate - measured) / measured < 0.10, (estimate, measured)
+
+
+def test_fp8_blocks_take_half_the_bytes_and_the_rest_stays():
+    config = named_config("1.3B-T2V", num_layers=2)
+    bf16, fp8 = dit_weights(config, "bf16"), dit_weights(config, "fp8_e4m3fn")
+    assert len(bf16.block_bytes) == 2
+    assert 0.49 < fp8.block_bytes[0] / bf16.block_bytes[0] < 0.52  # norms / modulation tables stay fp32
+    assert fp8.other_bytes > 0.9 * bf16.other_bytes  # embedders and head keep the compute dtype
+    assert fp8.cast_bytes == 2 * config["ffn_dim"] * 1536  # the largest layer (FFN) upcast to bf16 while it runs
+    assert bf16.cast_bytes == 0
+
+
+@pytest.fixture(scope="module")
+def release_facts():
+    return ModelFacts(named_config("14B-I2V"), "bf16", **RELEASE_ENCODERS)
+
+
+def test_a_big_card_keeps_everything_resident(release_facts):
+    plan = plan_memory(release_facts, JobSize(), MemoryOptions(budget_bytes=80 * GIB))
+    assert plan.kind == "resident" and not plan.streams and plan.dtype == "bf16"
+    assert plan.text_on_device and plan.clip_on_device and plan.vae_on_device and not plan.park_dit
+    assert plan.peak_bytes <= 80 * GIB - plan.headroom_bytes
+
+
+def test_the_default_job_on_12_gib_streams_bf16_blocks_and_fits_every_stage(release_facts):
+    budget = 12 * GIB
+    plan = plan_memory(release_facts, JobSize(), MemoryOptions(budget_bytes=budget, host_bytes=64 * GIB))
+    assert plan.kind == "stream" and plan.dtype == "bf16"
+    assert plan.streamed_blocks == tuple(range(40 - len(plan.streamed_blocks), 40))  # the tail streams
+    usable = budget - plan.headroom_bytes
+    assert all(stage.bytes <= usable for stage in plan.stages)
+    # one more resident block would not fit
+    block = release_facts.weights("bf16").block_bytes[0]
+    assert plan.stage("sampling").bytes + block > usable
+    assert plan.pin_memory and plan.pinned_bytes == block * len(plan.streamed_blocks)
+    text = plan.describe()
+    assert f"blocks {plan.streamed_blocks[0]}-39 streamed" in text and "pinned" in text and "sampling" in text
+
+
+def test_too_little_ram_to_pin_is_reported(release_facts):
+    plan = plan_memory(release_facts, JobSize(), MemoryOptions(budget_bytes=12 * GIB, host_bytes=8 * GIB))
+    assert plan.streams and not plan.pin_memory
+    assert "pinned on the fly" in plan.describe()
+
+
+def test_fp8_only_when_nothing_in_bf16_fits(release_facts):
+    job = JobSize()
+    stream_all_bf16 = plan_memory(release_facts, job, MemoryOptions(mode="stream-all", budget_bytes=80 * GIB))
+    need_bf16 = stream_all_bf16.stage("sampling").bytes
+    # a budget just below what bf16 streaming needs, but enough for fp8 streaming
+    options = MemoryOptions(budget_bytes=need_bf16 + int(0.8 * GIB) - 1, headroom_bytes=int(0.8 * GIB))
+    plan = plan_memory(release_facts, job, options)
+    assert plan.dtype == "fp8_e4m3fn" and "fp8" in plan.describe()
+    with pytest.raises(InputError):
+        plan_memory(release_facts, job, dataclasses.replace(options, mode="stream"))
+
+
+def test_refuses_before_work_and_names_what_would_fit(release_facts):
+    job = JobSize()
+    options = MemoryOptions(budget_bytes=6 * GIB, host_bytes=64 * GIB)
+    with pytest.raises(InputError) as err:
+        plan_memory(release_facts, job, options)
+    message = str(err.value)
+    assert "needs at least" in message and "frames" in message
+    frames = int(message.split("try ")[1].split(" frames")[0])
+    assert plan_memory(release_facts, dataclasses.replace(job, num_frames=frames), options).streams  # it does fit
+
+
+def test_resident_mode_refuses_when_the_model_does_not_fit(release_facts):
+    with pytest.raises(InputError, match="needs at least"):
+        plan_memory(release_facts, JobSize(), MemoryOptions(mode="resident", budget_bytes=24 * GIB))
+
+
+def test_no_budget_on_a_cpu_means_no_limit(release_facts):
+    plan = plan_memory(release_facts, JobSize(), MemoryOptions(), free_bytes=None)
+    assert plan.kind == "unlimited" and not plan.streams and plan.budget_bytes is None
+
+
+def test_unknown_mode_is_one_sentence():
+    with pytest.raises(InputError, match="choose one of"):
+        MemoryOptions(mode="fast")

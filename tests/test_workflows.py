@@ -1,0 +1,141 @@
+"""The bundled workflows: each API workflow validates and EXECUTES in the ComfyUI double on the tiny release, and
+each UI workflow is its API twin as the frontend saves it (same nodes, links and widget values in order)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from realisdance.demo_inputs import write_demo_inputs
+from realisdance.tiny import build_tiny_release
+
+pytest_plugins = ["comfy_double.fixtures"]
+
+WORKFLOWS = Path(__file__).resolve().parents[1] / "workflows"
+API = sorted(WORKFLOWS.glob("*.api.json"))
+# Release-sized settings turned down for a CPU run (by input name, widget values only).
+SHRINK = {"steps": 2, "num_frames": 5, "max_area": 32 * 56}
+
+
+def _load(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _is_link(value) -> bool:
+    return isinstance(value, list) and len(value) == 2 and isinstance(value[0], str)
+
+
+@pytest.fixture(scope="module")
+def tiny_release(tmp_path_factory):
+    return build_tiny_release(tmp_path_factory.mktemp("wf") / "release")
+
+
+@pytest.fixture(scope="module")
+def demo_media(tmp_path_factory):
+    return write_demo_inputs(tmp_path_factory.mktemp("wf_media"))
+
+
+@pytest.fixture
+def host(comfy, tiny_release, demo_media):
+    """The double with every file the workflows name: release folders link to the tiny release, media copied."""
+    for path in API:
+        for node in _load(path).values():
+            for value in node["inputs"].values():
+                if not isinstance(value, str):
+                    continue
+                if node["class_type"].startswith("RealisDance") and value.endswith("/"):
+                    folder = comfy.model_dir("realisdance") / value.rstrip("/")
+                    if not folder.exists():
+                        folder.symlink_to(tiny_release, target_is_directory=True)
+                elif node["class_type"] == "LoadImage":
+                    shutil.copy(demo_media["ref"], comfy.base_dir / "input" / value)
+                elif node["class_type"] == "LoadVideo":
+                    kind = "hamer" if "hamer" in value or "hand" in value else "smpl"
+                    shutil.copy(demo_media[kind], comfy.base_dir / "input" / value)
+    comfy.install_pack()
+    return comfy
+
+
+# Nodes whose files (licensed body models, GVHMR results) this module cannot stand in for; the pose tests build
+# procedural ones. Workflows using them are validated and twin-checked here, executed by the pose tests.
+POSE_ASSET_NODES = {"RealisDanceBodyModelLoader", "RealisDanceLoadGVHMR"}
+
+
+def test_the_bundled_workflows_have_ui_twins():
+    assert "reference_pose_to_video.api.json" in [p.name for p in API]
+    for path in API:
+        assert path.with_name(path.name.replace(".api.json", ".json")).is_file()
+
+
+@pytest.mark.parametrize("path", API, ids=lambda p: p.name)
+def test_api_workflow_validates_and_runs_to_a_saved_mp4(host, path):
+    prompt = _load(path)
+    targets, _ = host.validate(prompt)  # as released: release-sized settings, every node id and input known
+    assert targets == [i for i, n in prompt.items() if n["class_type"] == "SaveVideo"]
+
+    needs = sorted({n["class_type"] for n in prompt.values()} & POSE_ASSET_NODES)
+    if needs:
+        pytest.skip(f"validated only: {', '.join(needs)} need procedural pose assets (executed by the pose tests)")
+    small = copy.deepcopy(prompt)
+    for node in small.values():
+        for name, value in SHRINK.items():
+            if name in node["inputs"] and not _is_link(node["inputs"][name]):
+                node["inputs"][name] = value
+    result = host.run(small).raise_error()
+    (save_id,) = targets
+    saved = result.ui[save_id]["images"][0]
+    video = host.base_dir / "output" / saved["subfolder"] / saved["filename"]
+    from realisdance.video import probe_video
+
+    info = probe_video(video)
+    assert (info.frame_count, info.fps) == (5, 16.0)
+    # 448x256 poses at 32*56 px: sides 56 and 32, in multiples of 16 with halves to even (3.5 -> 4): 64x32.
+    assert (info.width, info.height) == (64, 32)
+    for node_id, node in small.items():
+        if node["class_type"] in ("RealisDanceConditions", "RealisDanceSampler", "RealisDanceDecode"):
+            assert result.ui[node_id]["realisdance_summary"][0]
+
+
+def _ui_as_api(ui: dict, classes: dict, widget_type: type) -> dict:
+    """The API prompt the frontend would send for a UI workflow (Notes dropped), from our schemas' input order."""
+    links = {link[0]: link for link in ui["links"]}  # id -> [id, origin, slot, target, target_slot, type]
+    prompt = {}
+    for node in ui["nodes"]:
+        if node["type"] == "Note":
+            continue
+        schema = classes[node["type"]].GET_SCHEMA()
+        linked = {i["name"]: links[i["link"]] for i in node["inputs"] if i.get("link") is not None}
+        values = iter(node["widgets_values"])
+        inputs = {}
+        for item in schema.inputs:
+            if isinstance(item, widget_type):  # a widget owns a value, even when a link feeds it
+                value = next(values)
+                if getattr(item, "control_after_generate", None) or getattr(item, "upload", None):
+                    next(values)  # the frontend stores the "control after generate" / upload widget's value too
+                inputs[item.id] = value
+            if item.id in linked:
+                origin = linked[item.id]
+                inputs[item.id] = [str(origin[1]), origin[2]]
+        assert next(values, None) is None, f"node {node['id']} has more widget values than widgets"
+        prompt[str(node["id"])] = {"class_type": node["type"], "inputs": inputs}
+    return prompt
+
+
+@pytest.mark.parametrize("path", API, ids=lambda p: p.name)
+def test_ui_workflow_is_the_api_twin(host, path):
+    api = _load(path)
+    ui = _load(path.with_name(path.name.replace(".api.json", ".json")))
+    converted = _ui_as_api(ui, host.nodes.NODE_CLASS_MAPPINGS, host.io.WidgetInput)
+    assert converted == {k: {"class_type": v["class_type"], "inputs": v["inputs"]} for k, v in api.items()}
+    # Every link is listed once on both ends, with the type of its origin output.
+    for link_id, origin, slot, target, target_slot, io_type in ui["links"]:
+        nodes = {n["id"]: n for n in ui["nodes"]}
+        assert link_id in nodes[origin]["outputs"][slot]["links"]
+        assert nodes[target]["inputs"][target_slot]["link"] == link_id
+        assert nodes[origin]["outputs"][slot]["type"] == io_type
+    notes = [n["widgets_values"][0] for n in ui["nodes"] if n["type"] == "Note"]
+    assert any("models/realisdance/RealisDance-DiT" in text for text in notes)
