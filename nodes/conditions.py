@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from realisdance.encoders import VideoVAE
 from realisdance.errors import InputError
+from realisdance.memory.vae_stage import encode_room_needed, encode_tiling
+from realisdance.memory.weights import module_bytes
+from realisdance.pipeline.api import job_size
 from realisdance.pipeline.conditions import ModelSignature, build_conditions
 from realisdance.pipeline.preprocess import (
     DEFAULT_MAX_AREA,
@@ -25,12 +29,24 @@ def _check_dwpose(smpl, dwpose) -> None:
         )
 
 
-def summary(conditions, streams: int, text_source: str) -> str:
+def summary(conditions, streams: int, text_source: str, tiling=None) -> str:
     latent_frames = conditions.latent_shape[2]
-    return (
+    line = (
         f"{conditions.width}x{conditions.height}, {conditions.num_frames} frames ({latent_frames} latent), "
         f"{streams} pose streams, text from {text_source}"
     )
+    return line if tiling is None else f"{line}, VAE encode in {tiling.tile} px tiles"
+
+
+def encode_plan(vae, clip, prepared):
+    """Tiles for the video encodes when the untiled ones would not fit the device's free memory (after the host
+    unloaded its own models as far as needed); None otherwise, or for ComfyUI's own VAE (it manages itself)."""
+    if not isinstance(vae, VideoVAE):
+        return None
+    weights = module_bytes(vae.module) + module_bytes(getattr(clip, "module", None))
+    job = job_size(prepared)
+    host.make_room(encode_room_needed(weights, job, vae.dtype))
+    return encode_tiling(host.free_device_bytes(), weights, job, vae.dtype)
 
 
 class RealisDanceConditions(io.ComfyNode):
@@ -142,11 +158,14 @@ class RealisDanceConditions(io.ComfyNode):
         if dwpose is not None:
             dwpose_video = load_pose_video(dwpose, num_frames, size=(prepared.height, prepared.width), fps=pose_fps)
         host.throw_if_interrupted()
+        tiling = encode_plan(core_vae, clip, prepared)
         with host.on_compute_device(core_vae, clip):
-            conditions = build_conditions(prepared, core_vae, signature, text, negative_text, clip, dwpose_video)
+            conditions = build_conditions(
+                prepared, core_vae, signature, text, negative_text, clip, dwpose_video, tiling=tiling
+            )
         conditions = conditions.to("cpu")  # held between nodes; the sampler moves it to its device
         source = "CONDITIONING" if isinstance(positive, list) else "umT5"
-        line = summary(conditions, signature.pose_streams, source)
+        line = summary(conditions, signature.pose_streams, source, tiling)
         return io.NodeOutput(
             conditions,
             conditions.width,

@@ -6,7 +6,10 @@ import time
 
 import torch
 
-from realisdance.errors import InputError
+from realisdance.encoders import VideoVAE
+from realisdance.errors import InputError, RealisDanceError
+from realisdance.memory.vae_stage import decode_out_of_memory_advice, decode_room_needed, decode_tiling
+from realisdance.memory.weights import module_bytes
 from realisdance.pipeline.latents import from_comfy_latent
 
 from . import host, interop
@@ -15,8 +18,18 @@ from .host import io
 TILING_MODES = ["auto", "off", "on"]
 
 
+def auto_tiling(vae, latents: torch.Tensor):
+    """tiling "auto": untiled when it fits in what is free once the host unloaded its own models as far as
+    needed, else the largest tiles that fit. ComfyUI's own VAE plans (and falls back to tiles) by itself."""
+    if not isinstance(vae, VideoVAE):
+        return None
+    weights = module_bytes(vae.module)
+    host.make_room(decode_room_needed(weights, latents.shape, vae.dtype))
+    return decode_tiling(host.free_device_bytes(), weights, latents.shape, vae.dtype)
+
+
 def vae_tiling(mode: str, tile_size: int, tile_overlap: int):
-    """The tiling to decode with, or None for untiled. "auto" is untiled until the memory planner decides."""
+    """The tiling "on" asks for, or None (untiled, or "auto": decided from free memory by ``auto_tiling``)."""
     if mode != "on":
         return None
     if tile_overlap >= tile_size:
@@ -53,7 +66,10 @@ class RealisDanceDecode(io.ComfyNode):
                     "tiling",
                     options=TILING_MODES,
                     default="auto",
-                    tooltip="Decode in overlapping spatial tiles to save memory. auto = untiled for now.",
+                    tooltip=(
+                        "Decode in overlapping spatial tiles to save memory. auto = untiled when it fits in the free "
+                        "device memory, else the largest tiles that fit; on = tile_size / tile_overlap below."
+                    ),
                 ),
                 io.Int.Input(
                     "tile_size",
@@ -80,12 +96,22 @@ class RealisDanceDecode(io.ComfyNode):
         latents = from_comfy_latent(latent)
         core_vae = interop.video_vae(vae)
         plan = vae_tiling(tiling, tile_size, tile_overlap)
+        if tiling == "auto":
+            plan = auto_tiling(core_vae, latents)
         host.throw_if_interrupted()
         started = time.perf_counter()
-        with host.on_compute_device(core_vae):
-            frames = decode_frames(core_vae, latents, plan)
+        try:
+            with host.on_compute_device(core_vae):
+                frames = decode_frames(core_vae, latents, plan)
+        except host.OUT_OF_MEMORY:
+            # The LATENT input stays cached upstream, so the advice's re-queue runs only this node again.
+            host.release_cached_memory()
+            height, width = latents.shape[-2] * 8, latents.shape[-1] * 8
+            raise RealisDanceError(decode_out_of_memory_advice(plan, height, width)) from None
         seconds = time.perf_counter() - started
         how = "untiled" if plan is None else f"tiles {plan.tile}px overlap {plan.overlap}px"
+        if tiling == "auto" and plan is not None:
+            how += " (auto, from free memory)"
         line = f"{frames.shape[2]}x{frames.shape[1]}, {frames.shape[0]} frames, {how}, {seconds:.1f} s"
         return io.NodeOutput(frames, ui={"realisdance_summary": [line]})
 

@@ -9,6 +9,7 @@ test double of exactly this surface lives in ``tests/comfy_double``.
 from __future__ import annotations
 
 import gc
+import logging
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ from contextlib import contextmanager
 import comfy.model_management as model_management
 import comfy.utils
 import folder_paths
+import torch
 from comfy_api.latest import ComfyExtension, io, ui
 
 from realisdance.errors import CheckpointError
@@ -30,8 +32,11 @@ __all__ = [
     "RealisDanceTextEncoder",
     "RealisDanceVae",
     "component_choices",
+    "OUT_OF_MEMORY",
     "compute_device",
+    "free_device_bytes",
     "io",
+    "make_room",
     "model_choices",
     "offload_device",
     "on_compute_device",
@@ -159,23 +164,62 @@ def offload_device():
     return model_management.unet_offload_device()
 
 
+def free_device_bytes() -> int | None:
+    """Free memory of the compute device as the host counts it (its allocator's cached blocks included); None on
+    a CPU, where the planner sets no limit."""
+    device = compute_device()
+    if model_management.is_device_cpu(device):
+        return None
+    return int(model_management.get_free_memory(device))
+
+
+def make_room(num_bytes: int) -> None:
+    """Ask the host's model manager to unload its own models (native VAE, CLIP, other diffusion models) until
+    ``num_bytes`` are free on the compute device; it unloads only what it must, least recently used first."""
+    device = compute_device()
+    if model_management.is_device_cpu(device) or num_bytes <= 0:
+        return
+    model_management.free_memory(num_bytes, device)
+
+
+def _module_bytes(wrapper) -> int:
+    module = wrapper.module
+    return sum(t.nbytes for t in (*module.parameters(), *module.buffers()))
+
+
 @contextmanager
-def on_compute_device(*wrappers) -> Iterator[None]:
+def on_compute_device(*wrappers, work_bytes: int = 0) -> Iterator[None]:
     """Our encoder wrappers on the compute device for the block, then back where they were.
 
-    Native ComfyUI objects (and None) are skipped: ComfyUI loads and offloads its own models.
+    The host first unloads its own models as far as needed for their weights plus ``work_bytes``; if they still
+    do not fit, they run where they are (slower, but no out-of-memory error). Native ComfyUI objects (and None)
+    are skipped: ComfyUI loads and offloads its own models.
     """
     device = compute_device()
+    ours = [wrapper for wrapper in wrappers if wrapper is not None and hasattr(wrapper, "module")]
+    need = sum(_module_bytes(wrapper) for wrapper in ours if wrapper.device != device) + work_bytes
+    make_room(need)
+    free = free_device_bytes()
+    if ours and free is not None and need > free:
+        logging.warning(
+            "RealisDance: %.2f GiB needed on %s but %.2f GiB free; running %s where loaded (slower).",
+            need / 2**30,
+            device,
+            free / 2**30,
+            ", ".join(type(wrapper).__name__ for wrapper in ours),
+        )
+        ours = []
     moved = []
     try:
-        for wrapper in wrappers:
-            if wrapper is not None and hasattr(wrapper, "module"):
-                moved.append((wrapper, wrapper.device))
-                wrapper.to(device)
+        for wrapper in ours:
+            moved.append((wrapper, wrapper.device))
+            wrapper.to(device)
         yield
     finally:
         for wrapper, home in moved:
             wrapper.to(home)
+        if moved:
+            model_management.soft_empty_cache()
 
 
 def release_cached_memory() -> None:
@@ -186,6 +230,18 @@ def release_cached_memory() -> None:
     """
     gc.collect()
     model_management.soft_empty_cache()
+
+
+def _out_of_memory_errors() -> tuple[type[BaseException], ...]:
+    errors = {getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)}
+    host_error = getattr(model_management, "OOM_EXCEPTION", None)
+    if isinstance(host_error, type) and host_error is not Exception:  # the host uses Exception when CUDA is absent
+        errors.add(host_error)
+    return tuple(errors)
+
+
+# What a device running out of memory raises (catch it to turn it into advice the user can act on).
+OUT_OF_MEMORY = _out_of_memory_errors()
 
 
 def throw_if_interrupted() -> None:

@@ -9,6 +9,7 @@ import torch
 
 from realisdance.errors import CheckpointError, InputError
 from realisdance.pose import (
+    HandDetections,
     MANOModel,
     SMPLXModel,
     SMPLXSequence,
@@ -18,20 +19,17 @@ from realisdance.pose import (
     get_backend,
     load_gvhmr,
     load_mano,
+    load_mano_correspondence,
     load_smplx,
     load_vertex_colours,
+    mano_hand_mesh,
+    register_hamer_hands,
     render_pose_conditions,
 )
 
 from . import host
 from .host import io
-
-CATEGORY = "RealisDance/pose"
-
-# ---- types passed between the pose nodes ----
-
-BodyModelType = io.Custom("REALISDANCE_BODY_MODEL")  # a BodyModels
-SMPLXSequenceType = io.Custom("REALISDANCE_SMPLX_SEQUENCE")  # a realisdance.pose.SMPLXSequence
+from .pose_types import CATEGORY, BodyModelType, HamerHandsType, SMPLXSequenceType
 
 # ---- where pose files live ----
 
@@ -291,6 +289,13 @@ def select_frames(sequence: SMPLXSequence, start: int, count: int) -> SMPLXSeque
     return sequence if (start, stop) == (0, sequence.num_frames) else sequence.select(slice(start, stop))
 
 
+def registered_hands(bodies: BodyModels, motion: SMPLXSequence, hands: HandDetections):
+    """HaMeR hands fitted onto the posed SMPL-X hands: the MANO-topology hand mesh and its (F, 1556, 3) vertices."""
+    correspondence = load_mano_correspondence(bodies.folder)  # a clear error naming the file when it is missing
+    mesh = mano_hand_mesh(bodies.smplx, correspondence)
+    return mesh, register_hamer_hands(bodies.smplx, motion, hands, correspondence)
+
+
 class RealisDanceRenderPose(io.ComfyNode):
     """Render RealisDance-DiT's two pose conditions: the SMPL-CS video and the hand video."""
 
@@ -323,6 +328,15 @@ class RealisDanceRenderPose(io.ComfyNode):
                     default=True,
                     tooltip="Hide hand pixels where the body is in front of the hand, as the reference render does.",
                 ),
+                HamerHandsType.Input(
+                    "hamer_hands",
+                    optional=True,
+                    tooltip=(
+                        "Optional HaMeR hands (RealisDance Load HaMeR Hands) for the same frames: each hand is fitted "
+                        "onto the SMPL-X hand and drawn instead of it (HaMeR's fingers). Needs "
+                        "MANO_SMPLX_vertex_ids.pkl in the body-model folder."
+                    ),
+                ),
             ],
             outputs=[
                 io.Image.Output(display_name="smpl_cs", tooltip="SMPL-CS video (frames, height, width, 3)."),
@@ -332,9 +346,17 @@ class RealisDanceRenderPose(io.ComfyNode):
 
     @classmethod
     def execute(
-        cls, body_model: BodyModels, motion: SMPLXSequence, backend: str = "auto", occlude_hands: bool = True
+        cls,
+        body_model: BodyModels,
+        motion: SMPLXSequence,
+        backend: str = "auto",
+        occlude_hands: bool = True,
+        hamer_hands: HandDetections | None = None,
     ) -> io.NodeOutput:
         colours = body_model.require_colours()
+        hand_mesh, hand_vertices = None, None
+        if hamer_hands is not None:
+            hand_mesh, hand_vertices = registered_hands(body_model, motion, hamer_hands)
         raster = get_backend(backend)
         # The torch rasterizer is fastest on ComfyUI's GPU; GL draws on its own device and reads back to the CPU.
         device = host.compute_device() if isinstance(raster, TorchRasterizer) else torch.device("cpu")
@@ -346,6 +368,8 @@ class RealisDanceRenderPose(io.ComfyNode):
             occlude_hands=occlude_hands,
             device=device,
             progress=host.progress_reporter(motion.num_frames),
+            hand_mesh=hand_mesh,
+            hand_vertices=hand_vertices,
         )
         return io.NodeOutput(videos.smpl_cs, videos.hands)
 

@@ -5,7 +5,7 @@ Each node module lists its classes in a module-level ``NODES``; the order here i
 
 from __future__ import annotations
 
-from . import conditions, decode, host, loaders, pose, sampler, text
+from . import conditions, decode, dwpose, host, loaders, pose, pose_hands, pose_shape, sampler, text
 
 NODE_CLASSES: list[type[host.io.ComfyNode]] = [
     *loaders.NODES,
@@ -14,6 +14,9 @@ NODE_CLASSES: list[type[host.io.ComfyNode]] = [
     *sampler.NODES,
     *decode.NODES,
     *pose.NODES,
+    *pose_hands.NODES,
+    *pose_shape.NODES,
+    *dwpose.NODES,
 ]
 
 

@@ -7,6 +7,10 @@ import time
 
 from realisdance.encoders import WAN21_I2V_SCHEDULER_CONFIG, load_scheduler, scheduler_shift
 from realisdance.encoders.scheduler import KINDS
+from realisdance.errors import InputError
+from realisdance.memory import GIB, MODES, MemoryOptions
+from realisdance.memory.loaded import placed_for_sampling, plan_for_loaded, room_to_request
+from realisdance.memory.summary import short_plan
 from realisdance.pipeline.latents import from_comfy_latent, to_comfy_latent
 from realisdance.pipeline.sampling import SamplerSettings, sample
 
@@ -21,6 +25,23 @@ def scheduler_for(model_path: str, kind: str, shift: float):
     the config's own shift."""
     source = model_path if os.path.isdir(os.path.join(model_path, "scheduler")) else WAN21_I2V_SCHEDULER_CONFIG
     return load_scheduler(source, kind=kind, shift=shift if shift > 0 else None)
+
+
+def memory_options(memory: str, vram_budget_gb: float) -> MemoryOptions:
+    """The planner's options from the node's widgets (budget 0 = the device's free memory)."""
+    return MemoryOptions(mode=memory, budget_bytes=int(vram_budget_gb * GIB) if vram_budget_gb > 0 else None)
+
+
+def plan_sampling(transformer, job, options: MemoryOptions):
+    """Make room on the device (the host unloads its own models as far as needed), then plan from what is free.
+
+    The planner's refusal is re-raised in the node's words (its flags are the command line's)."""
+    host.make_room(room_to_request(transformer, job, options))
+    try:
+        return plan_for_loaded(transformer, job, options, host.free_device_bytes())
+    except InputError as err:
+        message = str(err).replace("--memory auto", "memory 'auto'").replace("--vram-budget", "vram_budget_gb")
+        raise InputError(message) from None
 
 
 class RealisDanceSampler(io.ComfyNode):
@@ -85,6 +106,36 @@ class RealisDanceSampler(io.ComfyNode):
                     optional=True,
                     tooltip="Optional start latent (Wan 2.1 layout, same size and frames as the conditions).",
                 ),
+                io.Combo.Input(
+                    "memory",
+                    options=list(MODES),
+                    default="auto",
+                    optional=True,
+                    tooltip=(
+                        "How the DiT uses device memory, planned from this job's size before the first step. auto = "
+                        "the fastest plan that fits: all blocks resident, else the first blocks resident and the "
+                        "rest streamed from pinned host memory, else all streamed, else fp8 storage. resident / "
+                        "stream / stream-all force a kind of plan; fp8 allows only fp8 block storage (converts the "
+                        "loaded model). A job that cannot fit is refused before sampling, saying what would fit."
+                    ),
+                ),
+                io.Float.Input(
+                    "vram_budget_gb",
+                    default=0.0,
+                    min=0.0,
+                    max=1024.0,
+                    step=0.25,
+                    optional=True,
+                    tooltip="Device memory to plan for, in GiB; 0 = what is free after ComfyUI unloads its own "
+                    "models as far as needed. Set it to leave room for other programs.",
+                ),
+                io.Boolean.Input(
+                    "keep_on_device",
+                    default=False,
+                    optional=True,
+                    tooltip="Keep the DiT placed on the device after the run (faster re-runs, but the memory stays "
+                    "taken). Off: it goes back to host memory. After an error or Cancel it always goes back.",
+                ),
             ],
             outputs=[io.Latent.Output(display_name="latent", tooltip="Wan 2.1 LATENT {'samples': [B,16,T,H/8,W/8]}.")],
         )
@@ -101,9 +152,14 @@ class RealisDanceSampler(io.ComfyNode):
         scheduler: str = "auto",
         denoise: float = 1.0,
         latent=None,
+        memory: str = "auto",
+        vram_budget_gb: float = 0.0,
+        keep_on_device: bool = False,
     ) -> io.NodeOutput:
         conditions.check_for(model.transformer)  # before anything slow
         settings = SamplerSettings(steps=steps, guidance=cfg, seed=seed, denoise=denoise)
+        transformer = model.transformer
+        plan = plan_sampling(transformer, conditions.job_size(cfg), memory_options(memory, vram_budget_gb))
         solver = scheduler_for(model.path, scheduler, shift)
         init = from_comfy_latent(latent) if latent is not None else None
         report = host.progress_reporter(steps)
@@ -112,18 +168,15 @@ class RealisDanceSampler(io.ComfyNode):
         def on_step(index: int, total: int, latents) -> None:
             report(index + 1, total)  # raises on Cancel: the loop stops between steps
 
-        transformer = model.transformer
-        home = transformer.patch_embedding.weight.device
-        transformer.to(host.compute_device())
-        try:
+        device, home = host.compute_device(), host.offload_device()
+        with placed_for_sampling(transformer, plan, device, keep_on_device, home):
             final = sample(transformer, solver, conditions, settings, callback=on_step, init_latents=init)
-        finally:
-            transformer.to(home)
         seconds = time.perf_counter() - started
         kind = type(solver).__name__.replace("MultistepScheduler", "").replace("DiscreteScheduler", "")
         line = (
             f"{conditions.width}x{conditions.height}, {conditions.num_frames} frames, {steps} steps, cfg {cfg:g}, "
-            f"{kind} shift {scheduler_shift(solver):g}, seed {seed}, denoise {denoise:g}, {seconds:.1f} s"
+            f"{kind} shift {scheduler_shift(solver):g}, seed {seed}, denoise {denoise:g}, {seconds:.1f} s; "
+            f"{short_plan(plan)}"
         )
         return io.NodeOutput(to_comfy_latent(final), ui={"realisdance_summary": [line]})
 

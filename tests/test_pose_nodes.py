@@ -1,18 +1,16 @@
 """The pose nodes inside the ComfyUI double: body-model loading, GVHMR import, SMPL-CS and hand renders, errors,
-progress and Cancel. Body models are the procedural SMPL-X / MANO files of tests/pose/conftest.py."""
+progress and Cancel. Body models are the procedural SMPL-X / MANO files of tests/pose_assets.py."""
 
 from __future__ import annotations
 
-import importlib.util
-import math
 import shutil
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from comfy_double.latest_io import node_info
+from pose_assets import RED, gvhmr_params, write_body_folder, write_gvhmr
 
 from realisdance.errors import CheckpointError, InputError
 from realisdance.pose import (
@@ -30,35 +28,12 @@ pytest_plugins = ["comfy_double.fixtures"]  # the `comfy` fixture
 
 LOADER, GVHMR, RENDER = "RealisDanceBodyModelLoader", "RealisDanceLoadGVHMR", "RealisDanceRenderPose"
 WIDTH, HEIGHT, FRAMES = 192, 256, 2
-RED = (1.0, 0.0, 0.0)  # every vertex of the test colour table: SMPL-CS pixels are then R-only plus the 0.2 term
-
-
-def _pose_builders():
-    """tests/pose/conftest.py as a plain module (its builders; conftest modules cannot be imported by name)."""
-    path = Path(__file__).parent / "pose" / "conftest.py"
-    name = "pose_model_builders"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        sys.modules[name] = importlib.util.module_from_spec(spec)  # dataclasses look their module up there
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-BUILDERS = _pose_builders()
 
 
 @pytest.fixture(scope="module")
 def body_folder(tmp_path_factory) -> Path:
     """A complete body-model folder: procedural SMPL-X and MANO, a one-colour SMPL-CS table in the real format."""
-    folder = tmp_path_factory.mktemp("body_source")
-    BUILDERS.write_smplx(folder, BUILDERS.build_smplx_arrays())
-    table = np.tile(np.array(RED, dtype=np.uint8) * 255, (10475, 1))
-    torch.save(table, folder / "smplx" / "smplx_color.pt")  # a pickled numpy uint8 array, like smplx_color.pt
-    (folder / "mano").mkdir()
-    arrays = BUILDERS.build_mano_arrays()
-    (folder / "mano" / "MANO_RIGHT.pkl").write_bytes(BUILDERS.chumpy_pickle(arrays))
-    (folder / "mano" / "MANO_LEFT.pkl").write_bytes(BUILDERS.chumpy_pickle(arrays))
-    return folder
+    return write_body_folder(tmp_path_factory.mktemp("body_source"))
 
 
 def _install_body(comfy, source: Path, name: str = "body_models", skip: tuple[str, ...] = ()) -> Path:
@@ -67,28 +42,8 @@ def _install_body(comfy, source: Path, name: str = "body_models", skip: tuple[st
     return target
 
 
-def _facing_params(frames: int) -> dict[str, torch.Tensor]:
-    """GVHMR-style in-camera parameters: upright, facing the camera 3 m away, the left arm rising over time."""
-    body_pose = torch.zeros(frames, 21, 3)
-    body_pose[:, 15, 2] = torch.linspace(0.0, -0.6, frames)  # left shoulder
-    return {
-        "global_orient": torch.tensor([[math.pi, 0.0, 0.0]]).repeat(frames, 1),
-        "body_pose": body_pose.reshape(frames, 63),
-        "betas": torch.zeros(frames, 10),
-        "transl": torch.tensor([[0.0, -0.1, 3.0]]).repeat(frames, 1),
-    }
-
-
 def _write_pred(path: Path, frames: int = FRAMES, width: int = WIDTH, height: int = HEIGHT) -> dict:
-    params = _facing_params(frames)
-    pred = {
-        "smpl_params_incam": params,
-        "smpl_params_global": {**params, "transl": torch.zeros(frames, 3)},
-        "K_fullimg": estimate_intrinsics(width, height)[None].repeat(frames, 1, 1),
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(pred, path)
-    return pred
+    return write_gvhmr(path, frames, width, height)
 
 
 @pytest.fixture
@@ -177,7 +132,7 @@ def test_render_through_the_graph_matches_the_core_and_has_the_reference_colours
 
     # Hands: the body's right hand is on the image's left (it faces the camera): pink there, green on the right.
     model = load_smplx(body_folder)
-    params = SMPLXParams.from_mapping(_facing_params(FRAMES), hand_pose_pca=True, flat_hand_mean=False)
+    params = SMPLXParams.from_mapping(gvhmr_params(FRAMES), hand_pose_pca=True, flat_hand_mean=False)
     joints = pose_smplx(model, params).joints[0]
     wrists = project_points(joints[[20, 21]], estimate_intrinsics(WIDTH, HEIGHT))  # left, right wrist
     assert wrists[1, 0] < WIDTH / 2 < wrists[0, 0]

@@ -69,6 +69,15 @@ class Conditions:
         batch, _, frames, height, width = self.pose.shape
         return (batch, 16, frames, height, width)
 
+    def job_size(self, guidance: float = 2.0):
+        """The memory planner's ``JobSize`` of sampling with these conditions (reference size from its latent)."""
+        from ..memory.sizes import VAE_SPATIAL, JobSize
+
+        ref_height, ref_width = self.positive.reference.shape[-2:]
+        return JobSize(
+            self.num_frames, self.height, self.width, ref_height * VAE_SPATIAL, ref_width * VAE_SPATIAL, guidance
+        )
+
     def check_for(self, transformer) -> None:
         signature = ModelSignature.of(transformer)
         if signature != self.signature:
@@ -93,7 +102,12 @@ class Conditions:
         )
 
 
-def pose_latents(vae, streams: list[torch.Tensor], signature: ModelSignature) -> torch.Tensor:
+def _encode(vae, video: torch.Tensor, tiling) -> torch.Tensor:
+    """``vae.encode``, tiled when asked (only then is ``tiling`` passed: VAEs without tiling keep working)."""
+    return vae.encode(video) if tiling is None else vae.encode(video, tiling=tiling)
+
+
+def pose_latents(vae, streams: list[torch.Tensor], signature: ModelSignature, tiling=None) -> torch.Tensor:
     """Normalised VAE latents of each pose video (3, F, H, W in [-1, 1]), concatenated on channels in order."""
     if len(streams) != signature.pose_streams:
         names = "SMPL-CS + hands" + (" + DWPose" if signature.pose_streams == 3 else "")
@@ -103,12 +117,12 @@ def pose_latents(vae, streams: list[torch.Tensor], signature: ModelSignature) ->
     shapes = {tuple(s.shape) for s in streams}
     if len(shapes) != 1:
         raise InputError(f"the pose videos must have the same frame count and size, got shapes {sorted(shapes)}")
-    return torch.cat([vae.encode(s.unsqueeze(0)) for s in streams], dim=1)
+    return torch.cat([_encode(vae, s.unsqueeze(0), tiling) for s in streams], dim=1)
 
 
-def grey_video_condition(vae, num_frames: int, height: int, width: int) -> torch.Tensor:
+def grey_video_condition(vae, num_frames: int, height: int, width: int, tiling=None) -> torch.Tensor:
     """The I2V condition of the release: zero mask + latent of a mid-grey (0 in [-1, 1]) video."""
-    grey = vae.encode(torch.zeros(1, 3, num_frames, height, width))
+    grey = _encode(vae, torch.zeros(1, 3, num_frames, height, width), tiling)
     mask = torch.zeros(1, I2V_MASK_CHANNELS, *grey.shape[2:], dtype=grey.dtype)
     return torch.cat([mask, grey], dim=1)
 
@@ -121,21 +135,26 @@ def build_conditions(
     negative_text: torch.Tensor,
     clip_encoder=None,
     dwpose: torch.Tensor | None = None,
+    tiling=None,
 ) -> Conditions:
-    """All DiT conditions from preprocessed inputs (``PreparedInputs``) and text embeddings (1, 512, D)."""
+    """All DiT conditions from preprocessed inputs (``PreparedInputs``) and text embeddings (1, 512, D).
+
+    ``tiling`` (a ``VaeTiling``) encodes the pose and grey videos in spatial tiles, to fit a smaller device; the
+    one-frame reference images are always encoded whole.
+    """
     if text.shape[-1] != signature.text_dim or negative_text.shape[-1] != signature.text_dim:
         raise InputError(
             f"text embeddings have {text.shape[-1]} channels but the model takes {signature.text_dim}: "
             f"the text encoder does not belong to this model (RealisDance-DiT uses umT5-XXL, 4096 channels)"
         )
     streams = [prepared.smpl, prepared.hamer] + ([dwpose] if dwpose is not None else [])
-    pose = pose_latents(vae, streams, signature)
+    pose = pose_latents(vae, streams, signature, tiling)
     image_condition = None
     clip_positive = clip_negative = None
     if signature.is_i2v:
         if clip_encoder is None:
             raise InputError("this I2V model needs the CLIP vision encoder (image_encoder/) for the reference image")
-        image_condition = grey_video_condition(vae, prepared.num_frames, prepared.height, prepared.width)
+        image_condition = grey_video_condition(vae, prepared.num_frames, prepared.height, prepared.width, tiling)
         raw = prepared.reference_raw.unsqueeze(0)
         clip_positive = clip_encoder.encode(raw)
         clip_negative = clip_encoder.encode(torch.zeros_like(raw))

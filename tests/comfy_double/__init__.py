@@ -56,6 +56,7 @@ class ComfyDouble:
     progress_events: list[ProgressEvent] = field(default_factory=list)
     packs: list[LoadedPack] = field(default_factory=list)
     path_entries: list[str] = field(default_factory=list)  # sys.path entries the loaded packs appended
+    output_cache: dict = field(default_factory=dict)  # node outputs kept across prompts for run(..., cached=True)
 
     io = latest_io
     ui = latest_ui
@@ -101,8 +102,11 @@ class ComfyDouble:
     def validate(self, prompt: dict, targets: list[str] | None = None):
         return validate_prompt(prompt, self.nodes.NODE_CLASS_MAPPINGS, targets)
 
-    def run(self, prompt: dict, targets: list[str] | None = None, on_node_start=None) -> PromptResult:
-        return run_prompt(prompt, self.nodes.NODE_CLASS_MAPPINGS, targets, on_node_start)
+    def run(self, prompt: dict, targets: list[str] | None = None, on_node_start=None, cached=False) -> PromptResult:
+        """Execute a prompt. ``cached``: reuse the outputs of nodes unchanged since an earlier cached run (as the
+        host does when a prompt is queued again); ``result.executed`` lists only the nodes that really ran."""
+        cache = self.output_cache if cached else None
+        return run_prompt(prompt, self.nodes.NODE_CLASS_MAPPINGS, targets, on_node_start, cache)
 
     def interrupt(self) -> None:
         """What the host's POST /interrupt does."""

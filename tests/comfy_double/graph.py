@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -131,15 +132,39 @@ def _normalise(result) -> io.NodeOutput:
     raise TypeError(f"Invalid return type from node: {type(result)}")
 
 
+def _signatures(prompt: dict) -> dict[str, str]:
+    """Per node: its class and inputs with links replaced by the linked node's signature (what the host's cache
+    compares: a node whose signature did not change since the last prompt is not executed again)."""
+    done: dict[str, str] = {}
+
+    def signature(node_id: str) -> str:
+        if node_id not in done:
+            node = prompt[node_id]
+            inputs = {
+                name: ["link", signature(value[0]), value[1]] if _is_link(value) else value
+                for name, value in node.get("inputs", {}).items()
+            }
+            done[node_id] = json.dumps([node["class_type"], inputs], sort_keys=True, default=repr)
+        return done[node_id]
+
+    for node_id in prompt:
+        signature(node_id)
+    return done
+
+
 def run_prompt(
     prompt: dict,
     node_classes: dict[str, type],
     targets: list[str] | None = None,
     on_node_start: Callable[[str], None] | None = None,
+    cache: dict | None = None,
 ) -> PromptResult:
     """Validate, then execute; node exceptions become ``status="error"`` (``InterruptProcessingException``:
-    ``"interrupted"``). ``on_node_start(node_id)`` runs after the host's own interrupt check, just before a node."""
+    ``"interrupted"``). ``on_node_start(node_id)`` runs after the host's own interrupt check, just before a node.
+    ``cache`` (a dict kept by the caller across prompts): outputs of nodes whose signature is unchanged are reused
+    instead of executed, as the host's cache does when a prompt is queued again."""
     targets, widgets = validate_prompt(prompt, node_classes, targets)
+    signatures = _signatures(prompt) if cache is not None else {}
     result = PromptResult("success")
     model_management.interrupt_current_processing(False)
     visiting: set[str] = set()
@@ -150,6 +175,9 @@ def run_prompt(
             return result.outputs[node_id]
         if node_id in visiting:
             raise RuntimeError(f"dependency cycle through node {node_id}")
+        if cache is not None and signatures[node_id] in cache:
+            result.outputs[node_id] = cache[signatures[node_id]]
+            return result.outputs[node_id]
         visiting.add(node_id)
         node = prompt[node_id]
         kwargs = dict(widgets[node_id])
@@ -172,6 +200,8 @@ def run_prompt(
             utils.EXECUTING_NODE = None
         output = _normalise(value)
         result.outputs[node_id] = output.args
+        if cache is not None:
+            cache[signatures[node_id]] = output.args
         if output.ui is not None:
             result.ui[node_id] = output.ui.as_dict() if hasattr(output.ui, "as_dict") else output.ui
         result.executed.append(node_id)
