@@ -39,8 +39,8 @@ def build_body(body_models: str | None, tmp: Path):
         except Exception:  # timing does not depend on the colours
             colours = torch.rand(model.num_vertices, 3, generator=torch.Generator().manual_seed(0))
         return model, colours
-    sys.path.insert(0, str(ROOT / "tests" / "pose"))
-    from conftest import build_smplx_arrays, write_smplx  # the procedural body of the tests
+    sys.path.insert(0, str(ROOT / "tests"))
+    from pose_assets import build_smplx_arrays, write_smplx  # the procedural body of the tests
 
     write_smplx(tmp, build_smplx_arrays())
     model = load_smplx(tmp)
