@@ -2,12 +2,14 @@
 //
 // Contract with the Python nodes: a node's UI output may hold {"realisdance_summary": ["<one line>"]} (e.g. the
 // resolution, frame count and seconds taken). The line is drawn as a footer on the node. It is drawn, not a widget,
-// so it never enters the saved workflow's widgets_values (which must stay in the schema's input order).
+// so it never enters the saved workflow's widgets_values (which must stay in the schema's input order). A line with
+// "; " parts (the sampler's run; its memory plan) is drawn one part per row, so no part is cut off.
 import { app } from "../../scripts/app.js";
 
 const SUMMARY_KEY = "realisdance_summary";
 const FOOTER_HEIGHT = 18;
 const FOOTER_COLOUR = "#9ab";
+const PART_SEPARATOR = "; ";
 
 function isOurs(nodeData) {
   return (nodeData?.category ?? "").startsWith("RealisDance") || (nodeData?.name ?? "").startsWith("RealisDance");
@@ -37,9 +39,14 @@ app.registerExtension({
       onExecuted?.apply(this, arguments);
       const line = output?.[SUMMARY_KEY]?.[0];
       if (typeof line !== "string") return;
-      const grow = this.realisdanceSummary === undefined; // make room once, keep a size the user chose
+      // Make room once per row, and keep a size the user chose.
+      const rows = line.split(PART_SEPARATOR).length;
+      const grow = rows - (this.realisdanceRows ?? 0);
       this.realisdanceSummary = line;
-      if (grow) this.setSize([this.size[0], this.size[1] + FOOTER_HEIGHT]);
+      if (grow > 0) {
+        this.realisdanceRows = rows;
+        this.setSize([this.size[0], this.size[1] + grow * FOOTER_HEIGHT]);
+      }
       this.setDirtyCanvas(true, true);
     };
 
@@ -51,7 +58,11 @@ app.registerExtension({
       ctx.font = "12px sans-serif";
       ctx.fillStyle = FOOTER_COLOUR;
       ctx.textAlign = "left";
-      ctx.fillText(fitted(ctx, this.realisdanceSummary, this.size[0] - 16), 8, this.size[1] - 6);
+      const rows = this.realisdanceSummary.split(PART_SEPARATOR);
+      rows.forEach((row, index) => {
+        const fromBottom = rows.length - 1 - index;
+        ctx.fillText(fitted(ctx, row, this.size[0] - 16), 8, this.size[1] - 6 - fromBottom * FOOTER_HEIGHT);
+      });
       ctx.restore();
     };
   },

@@ -30,7 +30,8 @@ class RealisDanceModelLoader(io.ComfyNode):
             description=(
                 "Loads the RealisDance-DiT transformer (Wan 2.1 I2V 14B + pose and reference modules) into host "
                 "memory, streaming one tensor at a time. Accepts the official diffusers release and single "
-                ".safetensors files in diffusers, original-Wan or ComfyUI naming, including fp8."
+                ".safetensors files in diffusers, original-Wan or ComfyUI naming, including fp8. The sampler "
+                "plans device memory for its job and places the model (resident or streamed blocks) when it runs."
             ),
             inputs=[
                 io.Combo.Input(
@@ -130,6 +131,7 @@ class RealisDanceTextEncoderLoader(io.ComfyNode):
         path = host.resolve_component_path("text_encoders", text_encoder)
         if os.path.isfile(path):
             _expect_kind(path, kinds.UMT5, "ComfyUI's Load CLIP node (type wan) with CLIP Text Encode")
+        host.release_cached_memory()  # umT5-XXL is the second-largest load (about 11 GB in bf16), into host memory
         torch_dtype = ENCODER_DTYPES[dtype] or torch.bfloat16
         return io.NodeOutput(load_text_encoder(path, dtype=torch_dtype))
 

@@ -3,6 +3,8 @@ the motion (thin V3 schemas around realisdance.pose.fitting / shape_transfer / s
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
 from realisdance.errors import InputError
@@ -62,6 +64,20 @@ def fit_preview(bodies: BodyModels, fit: ShapeFitResult, image: torch.Tensor) ->
     body = render_smpl_cs(bodies.smplx, sequence, colours, backend="torch")[0]
     covered = (body.amax(-1, keepdim=True) > 0).float() * PREVIEW_OPACITY
     return (image.cpu().float() * (1 - covered) + body * covered)[None]
+
+
+def autograd_copy(value):
+    """``value`` with every tensor (also inside dataclasses) cloned as a normal tensor.
+
+    ComfyUI runs nodes under ``torch.inference_mode()``, so the body model and the inputs were created as inference
+    tensors, which autograd refuses to save for backward; the fit needs autograd. Call inside
+    ``torch.inference_mode(False)``."""
+    if isinstance(value, torch.Tensor):
+        return value.clone()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = [field.name for field in dataclasses.fields(value) if field.init]
+        return dataclasses.replace(value, **{name: autograd_copy(getattr(value, name)) for name in fields})
+    return value
 
 
 def fit_summary(fit: ShapeFitResult) -> str:
@@ -155,15 +171,16 @@ class RealisDanceFitShape(io.ComfyNode):
         frame = reference_frame(image)
         height, width = frame.shape[:2]
         points = keypoints_for_image(keypoints, person, width, height)
-        fit = fit_reference_shape(
-            body_model.smplx,
-            points,
-            mask=mask,
-            initial=initial_motion,
-            initial_frame=initial_frame,
-            options=ShapeFitOptions(iterations=iterations),
-            progress=host.progress_reporter(iterations),
-        )
+        with torch.inference_mode(False), torch.enable_grad():  # the fit is a gradient descent (see autograd_copy)
+            fit = fit_reference_shape(
+                autograd_copy(body_model.smplx),
+                autograd_copy(points),
+                mask=autograd_copy(mask),
+                initial=autograd_copy(initial_motion),
+                initial_frame=initial_frame,
+                options=ShapeFitOptions(iterations=iterations),
+                progress=host.progress_reporter(iterations),
+            )
         if not bool(torch.isfinite(fit.betas).all()):
             raise InputError(
                 "The shape fit diverged (non-finite betas); check that the keypoints and mask belong to this image."

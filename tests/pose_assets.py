@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import pickle
+import shutil
 import sys
 import types
 from dataclasses import dataclass, field
@@ -378,6 +379,13 @@ def write_body_folder(folder: Path, mano: bool = True, correspondence: bool = Tr
     return folder
 
 
+def install_body_folder(models_dir: Path, source: Path, name: str = "body_models", skip: tuple[str, ...] = ()) -> Path:
+    """Copy a :func:`write_body_folder` folder to models_dir/realisdance/<name>, leaving out ``skip`` patterns."""
+    target = models_dir / "realisdance" / name
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns(*skip))
+    return target
+
+
 def gvhmr_params(frames: int, distance: float = 3.0) -> dict[str, torch.Tensor]:
     """GVHMR-style in-camera parameters: upright, facing the camera ``distance`` away, the left arm rising."""
     body_pose = torch.zeros(frames, 21, 3)
@@ -624,3 +632,43 @@ def write_dwpose_models(folder: Path) -> Path:
     blob_detector(folder / "dwpose" / DETECTOR_FILE)
     blob_pose_model(folder / "dwpose" / POSE_FILE)
     return folder
+
+
+# ---- stand-ins for every pose file a workflow names ----
+
+# The GVHMR stand-in's image size: the 4:5 aspect of the demo reference image (realisdance.demo_inputs, 256x320),
+# since the shape fit starts from the motion's first frame and needs the reference's framing.
+WORKFLOW_MOTION_SIZE = (64, 80)
+WORKFLOW_MOTION_FRAMES = 6
+
+
+def place_pose_files(prompt: dict, base: Path, body_source: Path | None = None) -> list[str]:
+    """Write a stand-in for every pose asset the API ``prompt`` names under the ComfyUI base folder ``base``:
+    body-model folders, GVHMR results, HaMeR dumps (empty hands) and DWPose model folders. Returns what it placed.
+
+    body_source: a :func:`write_body_folder` folder to copy (building one takes about a second)."""
+    placed = []
+    for node in prompt.values():
+        class_type, inputs = node["class_type"], node.get("inputs", {})
+        if class_type == "RealisDanceBodyModelLoader":
+            target = base / "models" / "realisdance" / inputs["folder"]
+            if not target.exists():
+                if body_source is not None:
+                    shutil.copytree(body_source, target)
+                else:
+                    write_body_folder(target)
+            placed.append(f"{class_type}.folder")
+        elif class_type == "RealisDanceLoadGVHMR":
+            write_gvhmr(base / "input" / inputs["path"], WORKFLOW_MOTION_FRAMES, *WORKFLOW_MOTION_SIZE)
+            placed.append(f"{class_type}.path")
+        elif class_type == "RealisDanceLoadHaMeR":
+            write_hamer(base / "input" / inputs["path"], [(None, None)] * WORKFLOW_MOTION_FRAMES)
+            placed.append(f"{class_type}.path")
+        elif class_type == "RealisDanceDWPose":
+            models = base / "models" / "realisdance" / inputs["models"]
+            if not models.exists():
+                write_dwpose_models(models.parent)  # <folder>/dwpose/*.onnx, so "dwpose" resolves to the files
+                if models.name != "dwpose":
+                    (models.parent / "dwpose").rename(models)
+            placed.append(f"{class_type}.models")
+    return placed

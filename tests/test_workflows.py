@@ -1,5 +1,6 @@
-"""The bundled workflows: each API workflow validates and EXECUTES in the ComfyUI double on the tiny release, and
-each UI workflow is its API twin as the frontend saves it (same nodes, links and widget values in order)."""
+"""The bundled workflows: each API workflow validates and EXECUTES in the ComfyUI double on the tiny release (pose
+assets: the procedural body models, GVHMR file and DWPose graphs of tests/pose_assets.py), and each UI workflow is
+its API twin as the frontend saves it (same nodes, links and widget values in order)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
+from pose_assets import WORKFLOW_MOTION_FRAMES, WORKFLOW_MOTION_SIZE, place_pose_files, write_body_folder
 
 from realisdance.demo_inputs import write_demo_inputs
 from realisdance.tiny import build_tiny_release
@@ -18,7 +21,7 @@ pytest_plugins = ["comfy_double.fixtures"]
 WORKFLOWS = Path(__file__).resolve().parents[1] / "workflows"
 API = sorted(WORKFLOWS.glob("*.api.json"))
 # Release-sized settings turned down for a CPU run (by input name, widget values only).
-SHRINK = {"steps": 2, "num_frames": 5, "max_area": 32 * 56}
+SHRINK = {"steps": 2, "num_frames": 5, "max_area": 32 * 56, "iterations": 5}
 
 
 def _load(path: Path) -> dict:
@@ -39,8 +42,13 @@ def demo_media(tmp_path_factory):
     return write_demo_inputs(tmp_path_factory.mktemp("wf_media"))
 
 
+@pytest.fixture(scope="module")
+def body_models(tmp_path_factory):
+    return write_body_folder(tmp_path_factory.mktemp("wf_body"))
+
+
 @pytest.fixture
-def host(comfy, tiny_release, demo_media):
+def host(comfy, tiny_release, demo_media, body_models):
     """The double with every file the workflows name: release folders link to the tiny release, media copied."""
     for path in API:
         for node in _load(path).values():
@@ -56,13 +64,15 @@ def host(comfy, tiny_release, demo_media):
                 elif node["class_type"] == "LoadVideo":
                     kind = "hamer" if "hamer" in value or "hand" in value else "smpl"
                     shutil.copy(demo_media[kind], comfy.base_dir / "input" / value)
+        place_pose_files(_load(path), comfy.base_dir, body_models)
     comfy.install_pack()
     return comfy
 
 
-# Nodes whose files (licensed body models, GVHMR results) this module cannot stand in for; the pose tests build
-# procedural ones. Workflows using them are validated and twin-checked here, executed by the pose tests.
-POSE_ASSET_NODES = {"RealisDanceBodyModelLoader", "RealisDanceLoadGVHMR"}
+# The saved video's size (width, height) per workflow at SHRINK's max_area of 32*56 px, from the pose videos' aspect:
+# 448x256 demo poses give sides 56 and 32, in multiples of 16 with halves to even (3.5 -> 4): 64x32. The GVHMR
+# stand-in renders at 64x80 (4:5): sides 37.9 x 47.3 -> 2.4 and 3.0 sixteens -> 32x48.
+VIDEO_SIZES = {"reference_pose_to_video.api.json": (64, 32), "pose_gvhmr_to_video.api.json": (32, 48)}
 
 
 def test_the_bundled_workflows_have_ui_twins():
@@ -77,9 +87,6 @@ def test_api_workflow_validates_and_runs_to_a_saved_mp4(host, path):
     targets, _ = host.validate(prompt)  # as released: release-sized settings, every node id and input known
     assert targets == [i for i, n in prompt.items() if n["class_type"] == "SaveVideo"]
 
-    needs = sorted({n["class_type"] for n in prompt.values()} & POSE_ASSET_NODES)
-    if needs:
-        pytest.skip(f"validated only: {', '.join(needs)} need procedural pose assets (executed by the pose tests)")
     small = copy.deepcopy(prompt)
     for node in small.values():
         for name, value in SHRINK.items():
@@ -93,11 +100,19 @@ def test_api_workflow_validates_and_runs_to_a_saved_mp4(host, path):
 
     info = probe_video(video)
     assert (info.frame_count, info.fps) == (5, 16.0)
-    # 448x256 poses at 32*56 px: sides 56 and 32, in multiples of 16 with halves to even (3.5 -> 4): 64x32.
-    assert (info.width, info.height) == (64, 32)
+    assert (info.width, info.height) == VIDEO_SIZES[path.name]
     for node_id, node in small.items():
         if node["class_type"] in ("RealisDanceConditions", "RealisDanceSampler", "RealisDanceDecode"):
             assert result.ui[node_id]["realisdance_summary"][0]
+        if node["class_type"] == "RealisDanceRenderPose":  # the pose part really ran on the GVHMR stand-in
+            smpl_cs, hands = result.outputs[node_id]
+            width, height = WORKFLOW_MOTION_SIZE
+            assert smpl_cs.shape == hands.shape == (WORKFLOW_MOTION_FRAMES, height, width, 3)
+            assert smpl_cs.amax() > 0
+        if node["class_type"] == "RealisDanceTransferShape":  # the motion carries the fitted reference shape
+            fit_id = node["inputs"]["shape"][0]
+            motion = result.outputs[node_id][0]
+            assert torch.equal(motion.params.betas[0], result.outputs[fit_id][0].betas)
 
 
 def _ui_as_api(ui: dict, classes: dict, widget_type: type) -> dict:

@@ -6,6 +6,8 @@ from .sizes import GIB
 
 
 def _gib(num_bytes: int) -> str:
+    if num_bytes < GIB // 10:  # small models (tests, previews) would all read "0.0 GiB"
+        return f"{num_bytes / 2**20:.1f} MiB"
     return f"{num_bytes / GIB:.1f} GiB"
 
 

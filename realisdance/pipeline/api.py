@@ -178,7 +178,14 @@ class RealisDancePipeline:
             self._on_device(self.vae, plan is None or plan.vae_on_device),
         ):
             conditions = build_conditions(
-                prepared, self.vae, self.signature, text, negative_text, self.clip_encoder, dwpose=dwpose
+                prepared,
+                self.vae,
+                self.signature,
+                text,
+                negative_text,
+                self.clip_encoder,
+                dwpose=dwpose,
+                tiling=None if plan is None else plan.vae_tiling,
             )
         return conditions.to("cpu")
 

@@ -1,8 +1,9 @@
 """The bundled API workflows, made runnable on tiny models: their files put in place, their sizes shrunk.
 
 A workflow names model files, folders and input media by the names a user would have; the tests give each name a
-tiny stand-in in the host's base folder (the tiny release for model folders, the synthetic demo clip for media) and
-turn the release-sized settings (81 frames, 768*768, 40 steps) down so a CPU run takes seconds.
+tiny stand-in in the host's base folder (the tiny release for model folders, the synthetic demo clip for media, the
+procedural body models / GVHMR file / DWPose graphs of tests/pose_assets.py for pose assets) and turn the
+release-sized settings (81 frames, 768*768, 40 steps, 200 fit iterations) down so a CPU run takes seconds.
 """
 
 from __future__ import annotations
@@ -13,13 +14,20 @@ from pathlib import Path
 
 import pytest
 from host_env import REPO_ROOT, TINY_RELEASE, copy_into
+from pose_assets import place_pose_files
 
 WORKFLOWS = REPO_ROOT / "workflows"
 
 # Inputs turned down for a CPU run, by input name, wherever they appear (only when present).
-SHRINK = {"steps": 2, "num_frames": 5, "frames": 5, "length": 5, "max_area": 128 * 224, "width": 64, "height": 64}
-# Inputs naming files we have no tiny stand-in for: licensed body models (SMPL-X / MANO) cannot be made here.
-NO_STAND_IN = {"RealisDanceBodyModelLoader": "folder"}
+# (No width/height: the GVHMR stand-in is small already, and another size must keep its aspect ratio.)
+SHRINK = {"steps": 2, "num_frames": 5, "frames": 5, "length": 5, "max_area": 128 * 224, "iterations": 5}
+# Pose nodes whose files tests/pose_assets.py stands in for (place_pose_files), by node and input name.
+POSE_FILES = {
+    "RealisDanceBodyModelLoader": "folder",
+    "RealisDanceLoadGVHMR": "path",
+    "RealisDanceLoadHaMeR": "path",
+    "RealisDanceDWPose": "models",
+}
 # A slow graph for the interrupt test: the sampler's steps raised to this.
 MANY_STEPS = 5000
 
@@ -59,12 +67,13 @@ def place_files(prompt: dict, base: Path, tiny_release: Path, media: dict[str, P
 
     media: "ref" (an image), "smpl" and "hamer" (pose videos), as written by realisdance.demo_inputs.
     """
+    place_pose_files(prompt, base)
     missing = []
     for node in prompt.values():
         class_type, inputs = node["class_type"], node.get("inputs", {})
         ours = class_type.startswith("RealisDance")
         for name, value in inputs.items():
-            if not isinstance(value, str):
+            if not isinstance(value, str) or POSE_FILES.get(class_type) == name:
                 continue
             if ours and value.endswith("/"):
                 folder = base / "models" / "realisdance" / value.rstrip("/")
@@ -78,7 +87,5 @@ def place_files(prompt: dict, base: Path, tiny_release: Path, media: dict[str, P
                 hands = any(word in value.lower() for word in ("hamer", "hand"))
                 copy_into(media["hamer" if hands else "smpl"], base / "input" / value)
             elif value.endswith((".safetensors", ".sft", ".pth", ".ckpt", ".pt", ".npz", ".pkl")):
-                missing.append(f"{class_type}.{name}={value}")
-            elif class_type in NO_STAND_IN and name == NO_STAND_IN[class_type]:
                 missing.append(f"{class_type}.{name}={value}")
     return missing
