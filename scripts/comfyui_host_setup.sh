@@ -68,7 +68,7 @@ requirements=$(mktemp)
 trap 'rm -f "$constraints" "$requirements"' EXIT
 echo "torch==$TORCH_VERSION" > "$constraints"  # never let a requirement replace the torch we have
 grep -v -i -E '^[[:space:]]*torchaudio([^a-z_-]|$)' "$COMFYUI_DIR/requirements.txt" > "$requirements"
-"$PY" -m pip install -c "$constraints" -r "$requirements" requests -r "$REPO_ROOT/requirements.txt"
+"$PY" -m pip install -c "$constraints" -r "$requirements" requests onnxruntime -r "$REPO_ROOT/requirements.txt"
 
 echo "== checking the host imports (with the torchvision CPU fix on PYTHONPATH)"
 PYTHONPATH="$REPO_ROOT/tests/host/sitecustomize${PYTHONPATH:+:$PYTHONPATH}" "$PY" - <<'EOF'

@@ -275,7 +275,7 @@ def test_cancel_stops_the_fit(comfy, pack):
             comfy.interrupt()
 
     comfy.utils.set_progress_bar_global_hook(hook)
-    result = comfy.run(_fit_graph(), targets=["fit"])
+    result = comfy.run(_fit_graph(initial_motion=["motion", 0]), targets=["fit"])  # no placement stage first
     comfy.utils.set_progress_bar_global_hook(None)
     assert (result.status, result.error_node) == ("interrupted", "fit")
 

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
+
 from . import latest_io as io
 from . import model_management, utils
 
@@ -193,9 +195,11 @@ def run_prompt(
             on_node_start(node_id)
         utils.EXECUTING_NODE = node_id
         try:
-            value = clone.execute(**kwargs)
-            if inspect.iscoroutine(value):
-                value = asyncio.run(value)
+            # ComfyUI executes every node under inference mode; doing the same catches code that needs autograd.
+            with torch.inference_mode():
+                value = clone.execute(**kwargs)
+                if inspect.iscoroutine(value):
+                    value = asyncio.run(value)
         finally:
             utils.EXECUTING_NODE = None
         output = _normalise(value)
