@@ -14,9 +14,11 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import comfy.latent_formats
 import comfy.model_management as model_management
 import comfy.utils
 import folder_paths
+import latent_preview
 import torch
 from comfy_api.latest import ComfyExtension, io, ui
 
@@ -40,6 +42,7 @@ __all__ = [
     "model_choices",
     "offload_device",
     "on_compute_device",
+    "latent_preview_renderer",
     "progress_reporter",
     "register_model_folders",
     "release_cached_memory",
@@ -249,16 +252,29 @@ def throw_if_interrupted() -> None:
     model_management.throw_exception_if_processing_interrupted()
 
 
-def progress_reporter(total: int | None = None) -> Callable[[int, int], None]:
-    """A ``progress(done, total)`` callback for the core: checks Cancel, then moves the node's progress bar.
+def progress_reporter(total: int | None = None) -> Callable[..., None]:
+    """A ``progress(done, total, preview=None)`` callback for the core: checks Cancel, then moves the node's progress
+    bar (with a preview image from :func:`latent_preview_renderer` when given).
 
     The interrupt is checked here on every call, not left to the progress hook: newer hosts throttle the hook.
     """
     throw_if_interrupted()
     bar = comfy.utils.ProgressBar(total or 1)
 
-    def report(done: int, total: int) -> None:
+    def report(done: int, total: int, preview=None) -> None:
         throw_if_interrupted()
-        bar.update_absolute(done, total)
+        bar.update_absolute(done, total, preview)
 
     return report
+
+
+def latent_preview_renderer() -> Callable[[torch.Tensor], object] | None:
+    """Turns a normalised Wan 2.1 latent (B, 16, T, H/8, W/8) into the progress bar's preview, by the method the user
+    chose for ComfyUI (``--preview-method``: latent-to-RGB, TAESD, or none, in which case this returns None).
+
+    Our normalised latents are the space ComfyUI's Wan 2.1 previewers read (``Wan21.process_in`` of the raw latent).
+    """
+    previewer = latent_preview.get_previewer(model_management.get_torch_device(), comfy.latent_formats.Wan21())
+    if previewer is None:
+        return None
+    return lambda latents: previewer.decode_latent_to_preview_image("JPEG", latents)

@@ -163,14 +163,27 @@ class RealisDanceSampler(io.ComfyNode):
         solver = scheduler_for(model.path, scheduler, shift)
         init = from_comfy_latent(latent) if latent is not None else None
         report = host.progress_reporter(steps)
+        render_preview = host.latent_preview_renderer()
+        previews: list = [None]
         started = time.perf_counter()
 
+        def on_denoised(index: int, total: int, denoised) -> None:
+            previews[0] = render_preview(denoised)
+
         def on_step(index: int, total: int, latents) -> None:
-            report(index + 1, total)  # raises on Cancel: the loop stops between steps
+            report(index + 1, total, previews[0])  # raises on Cancel: the loop stops between steps
 
         device, home = host.compute_device(), host.offload_device()
         with placed_for_sampling(transformer, plan, device, keep_on_device, home):
-            final = sample(transformer, solver, conditions, settings, callback=on_step, init_latents=init)
+            final = sample(
+                transformer,
+                solver,
+                conditions,
+                settings,
+                callback=on_step,
+                init_latents=init,
+                on_denoised=on_denoised if render_preview is not None else None,
+            )
         seconds = time.perf_counter() - started
         kind = type(solver).__name__.replace("MultistepScheduler", "").replace("DiscreteScheduler", "")
         line = (

@@ -55,8 +55,12 @@ def test_the_chain_gives_the_pipelines_latents_and_frames_in_comfy_layouts(comfy
     assert "2 steps, cfg 2" in result.ui["sample"]["realisdance_summary"][0]
     assert result.ui["decode"]["realisdance_summary"][0].startswith("48x32, 5 frames, untiled")
     # The sampler moved the progress bar once per step, for its own node.
-    sampler_events = [(e.value, e.total) for e in comfy.progress_events if e.node_id == "sample"]
-    assert sampler_events == [(1, STEPS), (2, STEPS)]
+    sampler_events = [e for e in comfy.progress_events if e.node_id == "sample"]
+    assert [(e.value, e.total) for e in sampler_events] == [(1, STEPS), (2, STEPS)]
+    # Each step carries a preview of the clean-latent estimate at latent resolution (W/8 x H/8), as the host shows.
+    for event in sampler_events:
+        kind, image, _ = event.preview
+        assert kind == "JPEG" and image.size == (48 // 8, 32 // 8)
 
 
 def test_mismatched_pose_batches_are_refused_with_both_sizes(comfy, pack):
@@ -126,3 +130,13 @@ def test_denoise_below_one_starts_from_the_given_latent(comfy, pack):
     del graph["again"]["inputs"]["latent"]
     result = comfy.run(graph, targets=["again"])
     assert isinstance(result.error, InputError) and "needs a latent" in str(result.error)
+
+
+def test_previews_follow_the_hosts_preview_method_and_never_change_the_result(comfy, pack, monkeypatch):
+    with_previews = comfy.run(full_graph(), targets=["sample"]).raise_error().output("sample")["samples"]
+    monkeypatch.setattr(comfy.modules["latent_preview"], "PREVIEW_METHOD", "none")  # ComfyUI's --preview-method none
+    comfy.progress_events.clear()
+    without = comfy.run(full_graph(), targets=["sample"]).raise_error().output("sample")["samples"]
+    events = [e for e in comfy.progress_events if e.node_id == "sample"]
+    assert len(events) == STEPS and all(e.preview is None for e in events)
+    torch.testing.assert_close(without, with_previews, rtol=0, atol=0)

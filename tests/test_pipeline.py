@@ -193,3 +193,26 @@ def test_48_channel_model_takes_a_third_dwpose_stream_and_refuses_without_it(pip
         pipe(media["reference"], media["smpl"], media["hamer"], **kwargs)
     with pytest.raises(InputError, match="takes 2 pose videos"):
         base(media["reference"], media["smpl"], media["hamer"], dwpose=media["smpl"], **kwargs)
+
+
+def test_each_step_reports_the_clean_latent_estimate_used_for_previews(pipelines, releases, media):
+    from realisdance.encoders.scheduler import load_scheduler
+    from realisdance.pipeline.sampling import sample
+
+    pipe = pipelines["T2V"]
+    prepared = prepare_inputs(media["reference"], media["smpl"], media["hamer"], num_frames=5, max_area=64 * 96)
+    conditions = pipe.build_conditions(prepared, "a dancer")
+    euler = load_scheduler(releases["T2V"] / "scheduler", kind="euler")
+    estimates = []
+    final = sample(
+        pipe.transformer,
+        euler,
+        conditions,
+        SamplerSettings(steps=3, guidance=1.0, seed=5),
+        on_denoised=lambda index, total, x0: estimates.append((index, total, x0.clone())),
+    )
+    assert [(i, n) for i, n, _ in estimates] == [(0, 3), (1, 3), (2, 3)]
+    # Euler's last step goes to sigma 0, x + (0 - sigma) * v = x - sigma * v: exactly the last clean estimate.
+    torch.testing.assert_close(estimates[-1][2], final, rtol=0, atol=1e-6)
+    # Earlier estimates are not the final latent (they come from noisier inputs).
+    assert not torch.allclose(estimates[0][2], final, atol=1e-3)

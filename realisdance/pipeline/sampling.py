@@ -66,6 +66,7 @@ def sample(
     generator: torch.Generator | None = None,
     callback: StepCallback | None = None,
     init_latents: torch.Tensor | None = None,
+    on_denoised: StepCallback | None = None,
 ) -> torch.Tensor:
     """Denoise from noise (or from the given initial ``latents``) to the normalised video latent, fp32.
 
@@ -73,6 +74,8 @@ def sample(
     noise = uncond + g * (cond - uncond). guidance <= 1 runs the conditional pass only.
     ``init_latents`` (normalised) is a clean latent to start from: it is noised to the first step's sigma,
     x = sigma * noise + (1 - sigma) * init, the flow-matching interpolation; ``settings.denoise`` < 1 needs it.
+    ``on_denoised(index, total, x0)`` receives each step's estimate of the clean latent, x0 = x - sigma * velocity
+    (what progress previews show: the current latent is still mostly noise early on); called before ``callback``.
     """
     conditions.check_for(transformer)
     total_steps, first_step = schedule_span(settings.steps, settings.denoise)
@@ -108,6 +111,9 @@ def sample(
             if settings.guidance > 1.0:
                 unconditional = _velocity(transformer, latents, model_t, conditions, conditions.negative)
                 velocity = unconditional + settings.guidance * (velocity - unconditional)
+        if on_denoised is not None:
+            sigma = float(scheduler.sigmas[first_step + index])
+            on_denoised(index, len(timesteps), latents - sigma * velocity.float())
         latents = scheduler.step(velocity.float(), t, latents, return_dict=False)[0]
         if callback is not None:
             callback(index, len(timesteps), latents)

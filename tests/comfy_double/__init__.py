@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
-from . import core_nodes, folder_paths, latest, latest_io, latest_ui, model_management, utils
+from . import core_nodes, folder_paths, latent_preview, latest, latest_io, latest_ui, model_management, utils
 from .graph import PromptResult, PromptValidationError, run_prompt, validate_prompt
 from .loader import REPO_ROOT, LoadedPack, load_pack, module_name_for, unload_pack
 
@@ -46,6 +46,7 @@ class ProgressEvent:
     value: int
     total: int
     node_id: str | None
+    preview: tuple | None = None  # ("JPEG", PIL image, max size) when the node sent a preview
 
 
 @dataclass
@@ -133,8 +134,10 @@ def install(base_dir) -> ComfyDouble:
     modules = {
         "comfy_api": _package("comfy_api", latest=latest),
         "comfy_api.latest": latest,
-        "comfy": _package("comfy", model_management=model_management, utils=utils),
+        "comfy": _package("comfy", model_management=model_management, utils=utils, latent_formats=latent_preview),
         "comfy.model_management": model_management,
+        "comfy.latent_formats": latent_preview,
+        "latent_preview": latent_preview,
         "comfy.utils": utils,
         "folder_paths": folder_paths,
         "nodes": comfy_nodes,
@@ -145,7 +148,7 @@ def install(base_dir) -> ComfyDouble:
 
     def hook(value, total, preview, node_id=None):  # like the hook main.py installs: Cancel check, then report
         model_management.throw_exception_if_processing_interrupted()
-        double.progress_events.append(ProgressEvent(value, total, node_id or utils.EXECUTING_NODE))
+        double.progress_events.append(ProgressEvent(value, total, node_id or utils.EXECUTING_NODE, preview))
 
     utils.set_progress_bar_global_hook(hook)
     return double
