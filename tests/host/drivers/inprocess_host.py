@@ -21,6 +21,10 @@ def main(job_path: str) -> None:
     from comfy.cli_args import args
 
     args.cpu = True  # before comfy.model_management is imported: it would otherwise look for CUDA
+    # main.py's default on a CPU is no previews; ask for latent-to-RGB so the sampler's previews run the host's code.
+    from comfy.cli_args import LatentPreviewMethod
+
+    args.preview_method = LatentPreviewMethod.Latent2RGB
     args.base_directory = job["base_dir"]  # read once, when folder_paths is first imported (utils.extra_config does)
     # Before nodes.py: it puts comfy/ on sys.path, whose utils.py would then shadow the top-level utils package.
     import utils.extra_config  # noqa: F401, I001 (this order is required)
@@ -29,6 +33,9 @@ def main(job_path: str) -> None:
     import nodes
 
     asyncio.run(nodes.init_extra_nodes(init_custom_nodes=True, init_api_nodes=False))
+    import comfy.utils
+
+    comfy.utils.set_progress_bar_global_hook(_record_progress)  # what main.py installs, minus the websocket
     mappings = nodes.NODE_CLASS_MAPPINGS
     ours = {
         name: cls
@@ -47,6 +54,17 @@ def main(job_path: str) -> None:
         report["results"][name] = run_prompt(execution, name, item["prompt"], item.get("targets"))
     with open(job["result"], "w", encoding="utf-8") as out:
         json.dump(report, out, default=repr)
+
+
+_PROGRESS: list = []  # [node id, value, total, preview format or None, preview size or None] of the running prompt
+_CURRENT: dict = {}
+
+
+def _record_progress(value, total, preview, prompt_id=None, node_id=None):
+    server = _CURRENT.get("server")
+    node = node_id or (server.last_node_id if server is not None else None)
+    kind, size = (preview[0], list(preview[1].size)) if preview is not None else (None, None)
+    _PROGRESS.append([node, value, total, kind, size])
 
 
 class _Server:
@@ -78,6 +96,8 @@ def run_prompt(execution, prompt_id: str, prompt: dict, targets) -> dict:
     if not valid:
         return result
     server = _Server()
+    _CURRENT["server"] = server
+    _PROGRESS.clear()
     executor = execution.PromptExecutor(server)
     try:
         executor.execute(prompt, prompt_id, {"client_id": "driver"}, outputs)
@@ -88,6 +108,7 @@ def run_prompt(execution, prompt_id: str, prompt: dict, targets) -> dict:
     result["messages"] = [[event, _slim(data)] for event, data in executor.status_messages]
     result["events"] = sorted({event for event, _ in server.messages})
     result["history"] = getattr(executor, "history_result", {}).get("outputs", {})
+    result["progress"] = list(_PROGRESS)
     return result
 
 
