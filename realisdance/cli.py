@@ -1,8 +1,9 @@
-"""Command line: ``python -m realisdance animate`` (single run or batch) and ``python -m realisdance demo``.
+"""Command line: ``python -m realisdance animate`` (single run or batch), ``decode`` and ``demo``.
 
 Errors the user can fix are printed as one sentence (exit code 2), never as a traceback. Every output video is
 written atomically, and the sampled latents are saved next to it (``<out>.latents.pt``) before decoding, so a
-decode failure never loses the sampling work.
+decode failure never loses the sampling work: ``decode`` turns that file into the video again (e.g. with smaller
+VAE tiles after running out of device memory, which both commands answer with the exact command to retry).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .decode_stage import RetryDecode, decode_command, decode_or_advise
 from .errors import InputError, RealisDanceError
+from .latents_file import OUTPUT_FPS, latents_path_for, save_latents
 
 CACHE_DIR = Path.home() / ".cache" / "realisdance"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
@@ -53,6 +56,21 @@ def _add_run_options(parser: argparse.ArgumentParser, defaults: dict | None = No
         "--vram-budget", type=float, default=None, help="GiB of device memory to plan for (default: what is free)"
     )
     parser.add_argument("--plan-only", action="store_true", help="print the memory plan and exit without running")
+    _add_vae_tiling_options(parser)
+    parser.add_argument(
+        "--encoders-on-cpu",
+        action="store_true",
+        help="run the text encoder (umT5) and CLIP on the CPU: slower, but their device memory stays free",
+    )
+
+
+def _add_vae_tiling_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--vae-tile", type=int, default=None, help="VAE tile side in px instead of the planned one (0: untiled)"
+    )
+    parser.add_argument(
+        "--vae-overlap", type=int, default=None, help="VAE tile overlap in px (default: a quarter of the tile)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,6 +87,16 @@ def build_parser() -> argparse.ArgumentParser:
     animate.add_argument("--root", type=Path, help="batch: a folder with ref/, smpl/, hamer/ and prompt/")
     animate.add_argument("--out-dir", type=Path, default=Path("outputs"), help="batch output folder")
     _add_run_options(animate)
+
+    decode = commands.add_parser("decode", help="decode the latents animate saved (<out>.latents.pt) into the mp4")
+    decode.add_argument("--model", required=True, help="RealisDance-DiT release folder, its vae/ folder or a VAE file")
+    decode.add_argument("--latents", type=Path, required=True, help="the <out>.latents.pt file animate wrote")
+    decode.add_argument("--out", type=Path, help="output mp4 (default: the latents file's name without .latents.pt)")
+    decode.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
+    decode.add_argument(
+        "--vram-budget", type=float, default=None, help="GiB of device memory to plan the tiles for (default: free)"
+    )
+    _add_vae_tiling_options(decode)
 
     demo = commands.add_parser("demo", help="the main job on an embedded tiny model and a synthetic pose clip")
     demo.add_argument("--model", default=None, help="a real RealisDance-DiT release folder instead of the tiny one")
@@ -109,8 +137,8 @@ def single_job(args) -> Job:
     return Job(args.ref, args.smpl, args.hamer, args.prompt, out)
 
 
-def run_jobs(pipeline, jobs: list[Job], args) -> None:
-    import torch
+def run_jobs(pipeline, jobs: list[Job], args, model=None) -> None:
+    """``model``: what ``decode --model`` should load to retry a decode (default: ``args.model``)."""
     from tqdm import tqdm
 
     from .pipeline.preprocess import prepare_inputs
@@ -125,10 +153,12 @@ def run_jobs(pipeline, jobs: list[Job], args) -> None:
         conditions = pipeline.build_conditions(prepared, job.prompt, args.negative_prompt)
         with tqdm(total=settings.steps, desc="sampling", unit="step") as bar:
             latents = pipeline.sample(conditions, settings, callback=lambda i, n, x: bar.update(1))
-        job.out.parent.mkdir(parents=True, exist_ok=True)
-        latents_path = job.out.with_name(job.out.name + ".latents.pt")
-        torch.save(latents.cpu(), latents_path)
-        write_video(job.out, pipeline.decode(latents), fps=16)
+        latents_path = latents_path_for(job.out)
+        save_latents(latents_path, latents)
+        plan = pipeline.memory_plan
+        retry = RetryDecode(model or args.model, latents_path, job.out, None if plan is None else plan.vae_tiling)
+        frames = decode_or_advise(pipeline.decode, latents, retry)
+        write_video(job.out, frames, fps=OUTPUT_FPS)
         print(f"wrote {job.out} ({time.perf_counter() - start:.1f} s); latents in {latents_path}")
 
 
@@ -161,7 +191,13 @@ def memory_options(args):
     budget = None if args.vram_budget is None else int(args.vram_budget * GIB)
     if budget is not None and budget <= 0:
         raise InputError(f"--vram-budget must be a positive number of GiB, got {args.vram_budget}")
-    return MemoryOptions(mode=args.memory, budget_bytes=budget)
+    return MemoryOptions(
+        mode=args.memory,
+        budget_bytes=budget,
+        encoders_on_cpu=args.encoders_on_cpu,
+        vae_tile=args.vae_tile,
+        vae_overlap=args.vae_overlap,
+    )
 
 
 def _device(args) -> str:
@@ -229,7 +265,7 @@ def demo(args) -> None:
     if args.plan_only:
         print_plan_only(model, args, job_size)
         return
-    run_jobs(_load_pipeline(model, args, job_size=job_size), [job], args)
+    run_jobs(_load_pipeline(model, args, job_size=job_size), [job], args, model=model)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -238,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
         quiet_libraries()
         if args.command == "demo":
             demo(args)
+        elif args.command == "decode":
+            decode_command(args, _device(args))
         else:
             jobs = batch_jobs(args.root, args.out_dir) if args.root else [single_job(args)]
             job_size = check_jobs(jobs, args)

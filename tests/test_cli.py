@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from realisdance import cli
+from realisdance import cli, latents_file
 from realisdance.tiny import build_tiny_release
 from realisdance.video import probe_video, write_video
 
@@ -54,7 +56,7 @@ def test_batch_folder_in_the_official_layout(release, tmp_path):
     for name in ("a", "b"):
         info = probe_video(tmp_path / "out" / f"{name}.mp4")
         assert (info.frame_count, info.height, info.width, info.fps) == (5, 64, 96, 16)
-        latents = torch.load(tmp_path / "out" / f"{name}.mp4.latents.pt")
+        latents = latents_file.load_latents(tmp_path / "out" / f"{name}.mp4.latents.pt").latents
         assert latents.shape == (1, 16, 2, 8, 12)
     assert not list((tmp_path / "out").glob(".*partial*"))
 
@@ -87,6 +89,8 @@ def test_single_run_default_output_name(release, tmp_path, monkeypatch):
         (["--frames", "6"], "4k+1"),
         (["--ref", "missing.png"], "missing.png"),
         (["--hamer", "{other}"], "hamer"),
+        (["--vae-tile", "100"], "multiple of 8"),
+        (["--vae-tile", "64", "--vae-overlap", "64"], "smaller than the tile"),
     ],
 )
 def test_bad_input_is_one_sentence_and_writes_nothing(release, tmp_path, capsys, args, message):
@@ -149,8 +153,8 @@ def test_streamed_run_prints_its_plan_and_matches_the_resident_run(release, tmp_
     assert cli.main(single_args(tmp_path, release, streamed, "--memory", "stream-all", "--vram-budget", "1")) == 0
     printed = capsys.readouterr().out
     assert "0 of 2 blocks resident, blocks 0-1 streamed" in printed
-    a = torch.load(resident.with_name(resident.name + ".latents.pt"))
-    b = torch.load(streamed.with_name(streamed.name + ".latents.pt"))
+    a = latents_file.load_latents(resident.with_name(resident.name + ".latents.pt")).latents
+    b = latents_file.load_latents(streamed.with_name(streamed.name + ".latents.pt")).latents
     torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
@@ -160,3 +164,191 @@ def test_a_budget_nothing_fits_is_refused_before_loading(release, tmp_path, caps
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "needs at least" in err and "Traceback" not in err
     assert not out.exists()
+
+
+# -- the decode stage: saved latents -> video, retried after running out of memory ---------------------------------
+
+
+@pytest.fixture
+def written_frames(monkeypatch):
+    """Every video the command line writes: {path name: the float frames handed to write_video}."""
+    import realisdance.video
+
+    frames = {}
+    real = realisdance.video.write_video
+
+    def spy(path, video, **kwargs):
+        frames[Path(path).name] = torch.as_tensor(video).clone()
+        return real(path, video, **kwargs)
+
+    monkeypatch.setattr(realisdance.video, "write_video", spy)
+    return frames
+
+
+@pytest.fixture
+def vae_calls(monkeypatch):
+    """The ``tiling`` of every VAE decode call, which still runs."""
+    from realisdance.encoders.vae import VideoVAE
+
+    calls = []
+    real = VideoVAE.decode
+
+    def spy(self, latents, tiling=None):
+        calls.append(tiling)
+        return real(self, latents, tiling=tiling)
+
+    monkeypatch.setattr(VideoVAE, "decode", spy)
+    return calls
+
+
+def simulate_out_of_memory(monkeypatch):
+    from realisdance.encoders.vae import VideoVAE
+
+    def out_of_memory(self, latents, tiling=None):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 9.00 GiB")
+
+    monkeypatch.setattr(VideoVAE, "decode", out_of_memory)
+
+
+def test_decode_of_saved_latents_reproduces_the_animate_video(release, tmp_path, written_frames):
+    from realisdance.video import read_video
+
+    out, again = tmp_path / "out.mp4", tmp_path / "again.mp4"
+    assert cli.main(single_args(tmp_path, release, out)) == 0
+    latents = out.with_name("out.mp4.latents.pt")
+    assert cli.main(["decode", "--model", str(release), "--latents", str(latents), "--out", str(again)]) == 0
+    torch.testing.assert_close(written_frames["again.mp4"], written_frames["out.mp4"], rtol=0, atol=0)
+    first, fps = read_video(out)
+    second, fps_again = read_video(again)
+    assert fps == fps_again == 16 and first.shape == (5, 64, 96, 3)
+    np.testing.assert_array_equal(first, second)
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_decode_reads_the_bare_tensor_older_versions_saved(release, tmp_path):
+    latents = torch.randn(1, 16, 2, 8, 12, generator=torch.Generator().manual_seed(3))
+    path = tmp_path / "old.mp4.latents.pt"
+    torch.save(latents, path)
+    assert cli.main(["decode", "--model", str(release / "vae"), "--latents", str(path), "--device", "cpu"]) == 0
+    info = probe_video(tmp_path / "old.mp4")  # the default output drops ".latents.pt"
+    assert (info.frame_count, info.height, info.width, info.fps) == (5, 64, 96, 16)
+
+
+def test_decode_vae_tile_override_reaches_the_vae(release, tmp_path, written_frames, vae_calls):
+    from realisdance.encoders import load_vae
+    from realisdance.encoders.vae_tiling import VaeTiling
+
+    latents = torch.randn(1, 16, 2, 8, 12, generator=torch.Generator().manual_seed(4))
+    path = tmp_path / "x.mp4.latents.pt"
+    latents_file.save_latents(path, latents)
+    argv = ["decode", "--model", str(release), "--latents", str(path), "--vae-tile", "32", "--vae-overlap", "8"]
+    assert cli.main(argv) == 0
+    assert vae_calls == [VaeTiling(32, 8)]
+    vae = load_vae(release)
+    tiled = vae.decode(latents, tiling=VaeTiling(32, 8))[0].permute(1, 2, 3, 0)
+    untiled = vae.decode(latents)[0].permute(1, 2, 3, 0)
+    torch.testing.assert_close(written_frames["x.mp4"], tiled, rtol=0, atol=0)
+    assert (written_frames["x.mp4"] - untiled).abs().max() > 1e-4  # the tiles did change something
+
+
+def test_animate_vae_tile_override_shows_in_the_plan_and_reaches_the_vae(release, tmp_path, capsys, vae_calls):
+    from realisdance.encoders.vae_tiling import VaeTiling
+
+    out = tmp_path / "out.mp4"
+    assert cli.main(single_args(tmp_path, release, out, "--plan-only", "--vae-tile", "32")) == 0
+    assert "VAE decode: tiles 32 px" in capsys.readouterr().out
+    assert cli.main(single_args(tmp_path, release, out, "--vae-tile", "32", "--vae-overlap", "16")) == 0
+    assert vae_calls == [VaeTiling(32, 16)]
+    assert cli.main(single_args(tmp_path, release, out, "--vram-budget", "4", "--vae-tile", "0")) == 0
+    assert vae_calls[1:] == [None] and "VAE decode: untiled" in capsys.readouterr().out
+
+
+def test_animate_out_of_memory_in_decode_keeps_the_latents_and_names_the_retry(
+    release, tmp_path, capsys, monkeypatch, written_frames
+):
+    import shlex
+
+    out = tmp_path / "out.mp4"
+    with monkeypatch.context() as patch:
+        simulate_out_of_memory(patch)
+        assert cli.main(single_args(tmp_path, release, out)) == 2
+    stderr = capsys.readouterr().err
+    err = stderr.strip().splitlines()[-1]  # the lines before it are the sampling progress bar
+    latents = tmp_path / "out.mp4.latents.pt"
+    assert err.startswith("error: decoding ran out of device memory (untiled); the latents are saved at ")
+    assert str(latents) in err and "Traceback" not in stderr
+    assert latents.is_file() and not out.exists()
+    # the advice is a command that works: it decodes the saved latents with smaller tiles
+    command = shlex.split(err.split("`")[1])
+    assert command[:4] == ["python3", "-m", "realisdance", "decode"] and "--vae-tile" in command
+    assert cli.main(command[3:]) == 0
+    assert probe_video(out).frame_count == 5
+    assert written_frames["out.mp4"].shape == (5, 64, 96, 3)
+
+
+def test_decode_out_of_memory_at_the_smallest_tile_suggests_the_cpu(release, tmp_path, capsys, monkeypatch):
+    path = tmp_path / "x.mp4.latents.pt"
+    latents_file.save_latents(path, torch.zeros(1, 16, 2, 8, 12))
+    simulate_out_of_memory(monkeypatch)
+    assert cli.main(["decode", "--model", str(release), "--latents", str(path), "--vae-tile", "64"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: decoding ran out of device memory (with 64 px tiles)") and "Traceback" not in err
+    assert f"--latents {path}" in err and err.rstrip().endswith("--device cpu`")
+    assert path.is_file() and not (tmp_path / "x.mp4").exists()
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"not a tensor at all", "is not a latents file saved by animate"),
+        (torch.zeros(1, 8, 2, 8, 12), "8 channels"),
+        (torch.zeros(16, 2, 8, 12), "not latents of one video"),
+        ({"latents": torch.zeros(1, 16, 2, 8, 12)}, "holds a dict"),
+        (None, "no such file"),
+    ],
+)
+def test_decode_refuses_what_is_not_a_latents_file(release, tmp_path, capsys, content, message):
+    path = tmp_path / "x.mp4.latents.pt"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        torch.save(content, path)
+    assert cli.main(["decode", "--model", str(release), "--latents", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and "Traceback" not in err
+    assert not (tmp_path / "x.mp4").exists()
+
+
+# -- encoders on the CPU -------------------------------------------------------------------------------------------
+
+
+def test_encoders_on_cpu_shows_in_the_plan(release, tmp_path, capsys):
+    out = tmp_path / "out.mp4"
+    assert cli.main(single_args(tmp_path, release, out, "--plan-only", "--vram-budget", "4", "--encoders-on-cpu")) == 0
+    printed = capsys.readouterr().out
+    assert "text encoder: CPU; CLIP: CPU" in printed and "as asked" in printed
+    assert cli.main(single_args(tmp_path, release, out, "--plan-only", "--vram-budget", "4")) == 0
+    assert "text encoder: device, then offloaded; CLIP: device, then offloaded" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("on_cpu", [True, False])
+def test_encoders_on_cpu_are_never_moved(release, tmp_path, monkeypatch, on_cpu):
+    # A budget makes every component visit the device per stage; on this CPU-only machine the "device" is the CPU,
+    # so what is checked is that umT5 and CLIP are never sent anywhere (and, as a control, that they are otherwise).
+    from realisdance.encoders.wrapped import WrappedModule
+
+    moves = []
+    real = WrappedModule.to
+
+    def spy(self, device=None, dtype=None):
+        moves.append(type(self).__name__)
+        return real(self, device=device, dtype=dtype)
+
+    monkeypatch.setattr(WrappedModule, "to", spy)
+    flag = ["--encoders-on-cpu"] if on_cpu else []
+    prompt = f"a prompt not in the text cache {tmp_path.name}"
+    argv = single_args(tmp_path, release, tmp_path / "out.mp4", "--vram-budget", "4", "--prompt", prompt, *flag)
+    assert cli.main(argv) == 0
+    encoder_moves = {"TextEncoder", "ClipImageEncoder"} & set(moves)
+    assert "VideoVAE" in moves
+    assert encoder_moves == (set() if on_cpu else {"TextEncoder", "ClipImageEncoder"})

@@ -122,3 +122,44 @@ def test_no_budget_on_a_cpu_means_no_limit(release_facts):
 def test_unknown_mode_is_one_sentence():
     with pytest.raises(InputError, match="choose one of"):
         MemoryOptions(mode="fast")
+
+
+def test_encoders_on_cpu_leave_the_dit_plan_alone_and_show_in_the_plan(release_facts):
+    options = MemoryOptions(budget_bytes=12 * GIB, host_bytes=64 * GIB)
+    planned = plan_memory(release_facts, JobSize(), options)
+    on_cpu = plan_memory(release_facts, JobSize(), dataclasses.replace(options, encoders_on_cpu=True))
+    assert planned.text_on_device and planned.clip_on_device  # the control: on 12 GiB they visit the device
+    assert not on_cpu.text_on_device and not on_cpu.clip_on_device and on_cpu.vae_on_device
+    assert [stage.name for stage in on_cpu.stages] == ["sampling", "VAE decode"]  # no device peak for them
+    assert (on_cpu.kind, on_cpu.dtype, on_cpu.streamed_blocks) == (planned.kind, planned.dtype, planned.streamed_blocks)
+    assert on_cpu.stage("sampling") == planned.stage("sampling")
+    text = on_cpu.describe()
+    assert "text encoder: CPU; CLIP: CPU" in text and "as asked" in text and "do not fit" not in text
+
+
+def test_vae_tile_override_replaces_the_planned_tiles(release_facts):
+    from realisdance.encoders.vae_tiling import VaeTiling
+
+    big = MemoryOptions(budget_bytes=80 * GIB)
+    assert plan_memory(release_facts, JobSize(), big).vae_tiling is None  # untiled fits on 80 GiB
+    tiled = plan_memory(release_facts, JobSize(), dataclasses.replace(big, vae_tile=256))
+    assert tiled.vae_tiling == VaeTiling(256, 64) and "VAE decode: tiles 256 px" in tiled.describe()
+    untiled = plan_memory(release_facts, JobSize(), big)
+    assert tiled.stage("VAE decode").bytes < untiled.stage("VAE decode").bytes
+
+    small = MemoryOptions(budget_bytes=12 * GIB, host_bytes=64 * GIB)
+    chosen = plan_memory(release_facts, JobSize(), small).vae_tiling
+    assert chosen is not None  # 12 GiB needs tiles
+    forced = plan_memory(release_facts, JobSize(), dataclasses.replace(small, vae_tile=0))
+    # untiled does not fit 12 GiB, so the asked untiled decode runs on the CPU rather than past the budget
+    assert forced.vae_tiling is None and not forced.vae_on_device and "VAE decode: CPU" in forced.describe()
+    overlap = plan_memory(release_facts, JobSize(), dataclasses.replace(small, vae_overlap=32))
+    assert overlap.vae_tiling == VaeTiling(chosen.tile, 32)
+
+
+@pytest.mark.parametrize(
+    "tile, overlap, message", [(100, None, "multiple of 8"), (64, 64, "smaller than the tile"), (-8, None, "0")]
+)
+def test_an_invalid_vae_tile_is_refused_when_the_options_are_made(tile, overlap, message):
+    with pytest.raises(InputError, match=message):
+        MemoryOptions(vae_tile=tile, vae_overlap=overlap)

@@ -14,11 +14,12 @@ import functools
 import json
 from dataclasses import dataclass, field
 
+from ..encoders.vae_tiling import VaeTiling, default_overlap
 from ..errors import InputError
 from ..model.precision import DTYPES, FP8
 from .activations import dit_activation_peak
 from .sizes import GIB, JobSize, gib
-from .stages import CLIP_ACTIVATION_BYTES, TEXT_ACTIVATION_BYTES, choose_vae_tiling
+from .stages import CLIP_ACTIVATION_BYTES, TEXT_ACTIVATION_BYTES, choose_vae_tiling, vae_decode_peak
 from .weights import DitWeights, dit_weights
 
 MODES = ("auto", "resident", "stream", "stream-all", "fp8")
@@ -34,10 +35,27 @@ class MemoryOptions:
     headroom_bytes: int | None = None  # kept free for the allocator and kernels; None: max(0.75 GiB, 8 %)
     host_bytes: int | None = None  # RAM for pinned buffers; None: MemAvailable
     attention: str = "fused"  # "math" counts the (L x L) scores of the math SDPA kernel
+    encoders_on_cpu: bool = False  # umT5 and CLIP run on the CPU: their device memory stays free (slower)
+    vae_tile: int | None = None  # VAE tile side in px instead of the planned one; 0: untiled
+    vae_overlap: int | None = None  # VAE tile overlap in px; None: a quarter of the tile
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise InputError(f"unknown memory mode {self.mode!r}; choose one of {', '.join(MODES)}")
+        if self.vae_tile is not None and self.vae_tile < 0:
+            raise InputError(f"VAE tile size {self.vae_tile} px is invalid: use 0 (untiled) or a multiple of 8")
+        self.vae_tiling_for(None)  # an invalid tile / overlap is refused now, not when the decode starts
+
+    def vae_tiling_for(self, planned: VaeTiling | None) -> VaeTiling | None:
+        """The tiling to use when the plan chose ``planned``: the asked tile (0: untiled) and / or overlap win."""
+        if self.vae_tile == 0:
+            return None
+        if self.vae_tile is not None:
+            overlap = default_overlap(self.vae_tile) if self.vae_overlap is None else self.vae_overlap
+            return VaeTiling(self.vae_tile, overlap)
+        if planned is not None and self.vae_overlap is not None:
+            return VaeTiling(planned.tile, self.vae_overlap)
+        return planned
 
     def headroom(self, budget: int) -> int:
         if self.headroom_bytes is not None:
@@ -218,12 +236,19 @@ def _try(facts, job, options, kind, dtype, usable, budget, headroom) -> MemoryPl
             return True
         return False
 
-    text_on_device = where("text encoder", facts.text_encoder_bytes + TEXT_ACTIVATION_BYTES)
-    clip_on_device = where("CLIP", facts.clip_bytes + CLIP_ACTIVATION_BYTES)
+    if options.encoders_on_cpu:
+        text_on_device = clip_on_device = False
+    else:
+        text_on_device = where("text encoder", facts.text_encoder_bytes + TEXT_ACTIVATION_BYTES)
+        clip_on_device = where("CLIP", facts.clip_bytes + CLIP_ACTIVATION_BYTES)
     vae_room = None if usable is None else usable - resident_bytes - facts.vae_bytes
     tiling, vae_work = choose_vae_tiling(job, vae_room if vae_room is not None else 1 << 62)
     if vae_room is not None and vae_work > vae_room:  # not beside the DiT: tiles for the room with it parked
         tiling, vae_work = choose_vae_tiling(job, usable - facts.vae_bytes)
+    if options.vae_tile is not None or options.vae_overlap is not None:
+        asked = options.vae_tiling_for(tiling)
+        if asked != tiling:
+            tiling, vae_work = asked, vae_decode_peak(job, asked)
     vae_on_device = where("VAE decode", facts.vae_bytes + vae_work)
     stages.sort(key=lambda stage: _STAGE_ORDER.index(stage.name))
 
@@ -241,7 +266,9 @@ def _try(facts, job, options, kind, dtype, usable, budget, headroom) -> MemoryPl
         notes.append("the resident DiT blocks move to the CPU while the encoders / VAE run, and back for sampling")
     if dtype != facts.dtype:
         notes.append(f"blocks converted to {dtype} storage: nothing in {facts.dtype} fits this budget")
-    if not (text_on_device and clip_on_device and vae_on_device):
+    if options.encoders_on_cpu:
+        notes.append("the text encoder and CLIP run on the CPU, as asked (their device memory stays free)")
+    if not vae_on_device or not (options.encoders_on_cpu or (text_on_device and clip_on_device)):
         notes.append("stages marked CPU do not fit beside the resident DiT and run on the CPU (slower, not an error)")
     plan_kind = kind if usable is not None else ("unlimited" if kind == "resident" else kind)
     return MemoryPlan(

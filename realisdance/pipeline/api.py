@@ -35,6 +35,13 @@ def default_dtype(device: str | torch.device) -> str:
     return "bf16" if torch.device(device).type == "cuda" else "fp32"
 
 
+def decode_frames(vae, latents: torch.Tensor, tiling=None) -> torch.Tensor:
+    """Normalised latents (1, 16, T, h, w) -> frames (F, H, W, 3) in [0, 1] on the CPU; the one decode path of the
+    pipeline and of ``python -m realisdance decode``, so both give the same frames."""
+    video = vae.decode(latents) if tiling is None else vae.decode(latents, tiling=tiling)
+    return video[0].permute(1, 2, 3, 0).cpu()  # (1, 3, F, H, W) -> (F, H, W, 3)
+
+
 class RealisDancePipeline:
     """Holds the loaded components; see ``from_pretrained`` and ``__call__``."""
 
@@ -101,13 +108,15 @@ class RealisDancePipeline:
         direct = not plan.streams and plan.dtype == facts.dtype
         dit = load_transformer(transformer or model, dtype=dtype, device=device if direct else "cpu", progress=progress)
         place_transformer(dit, plan, device)
-        # Encoders live on the CPU when a budget applies and visit the device per stage, as the plan says.
+        # Encoders live on the CPU when a budget applies and visit the device per stage, as the plan says;
+        # umT5 and CLIP never leave the CPU when asked (the plan then marks them CPU).
         home = "cpu" if plan.budget_bytes is not None else device
+        encoders_home = "cpu" if options.encoders_on_cpu else home
         text_dtype = torch.float32 if dtype == "fp32" else torch.bfloat16
-        text = load_text_encoder(text_encoder or model, device=home, dtype=text_dtype)
+        text = load_text_encoder(text_encoder or model, device=encoders_home, dtype=text_dtype)
         clip = None
         if dit.config.image_dim is not None:
-            clip = load_clip_image_encoder(image_encoder or model, device=home)
+            clip = load_clip_image_encoder(image_encoder or model, device=encoders_home)
         vae_model = load_vae(vae or model, device=home)
         return cls(
             dit, vae_model, text, clip, load_scheduler(model, kind=scheduler), plan, facts, options, device=device
@@ -204,9 +213,7 @@ class RealisDancePipeline:
         """Normalised latents -> frames (F, H, W, 3) in [0, 1] on the CPU (tiled when the plan says so)."""
         plan = self.memory_plan
         with self._on_device(self.vae, plan is None or plan.vae_on_device):
-            tiling = None if plan is None else plan.vae_tiling
-            video = self.vae.decode(latents) if tiling is None else self.vae.decode(latents, tiling=tiling)
-            return video[0].permute(1, 2, 3, 0).cpu()  # (1, 3, F, H, W) -> (F, H, W, 3)
+            return decode_frames(self.vae, latents, None if plan is None else plan.vae_tiling)
 
     def __call__(
         self,

@@ -1,0 +1,102 @@
+"""The decode stage of the command line: saved latents -> mp4, and the retry advice when a decode runs out of memory."""
+
+from __future__ import annotations
+
+import shlex
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import InputError
+from .latents_file import LATENTS_SUFFIX, load_latents
+
+
+@dataclass
+class RetryDecode:
+    """What the advice after an out-of-memory decode names: the command that decodes the saved latents again."""
+
+    model: str | Path
+    latents_path: Path
+    out: Path
+    tiling: object | None  # the VaeTiling that ran out of memory (None: untiled)
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    import torch
+
+    out_of_memory = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
+    # CUDA raises OutOfMemoryError; other backends a RuntimeError ("MPS backend out of memory", the CPU allocator's
+    # "can't allocate memory"), for which smaller tiles are the same remedy.
+    text = str(error)
+    return isinstance(error, out_of_memory) or (
+        isinstance(error, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+    )
+
+
+def out_of_memory_advice(retry: RetryDecode, height: int, width: int) -> str:
+    """One sentence: where the latents are and the exact command that decodes them with smaller tiles."""
+    from .memory.vae_stage import smaller_tile
+
+    how = "untiled" if retry.tiling is None else f"with {retry.tiling.tile} px tiles"
+    command = (
+        f"python3 -m realisdance decode --model {shlex.quote(str(retry.model))} "
+        f"--latents {shlex.quote(str(retry.latents_path))} --out {shlex.quote(str(retry.out))}"
+    )
+    tile = smaller_tile(retry.tiling, height, width)
+    command += " --device cpu" if tile is None else f" --vae-tile {tile}"
+    return (
+        f"decoding ran out of device memory ({how}); the latents are saved at {retry.latents_path}; "
+        f"retry with `{command}`"
+    )
+
+
+def decode_or_advise(decode, latents, retry: RetryDecode):
+    """``decode(latents)``; running out of device memory becomes the one-sentence retry advice (an InputError)."""
+    try:
+        return decode(latents)
+    except RuntimeError as error:
+        if not is_out_of_memory(error):
+            raise
+        message = out_of_memory_advice(retry, latents.shape[3] * 8, latents.shape[4] * 8)
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()  # the failed decode's blocks (the traceback holding them is gone by now)
+    raise InputError(message)
+
+
+def decode_command(args, device: str) -> None:
+    """``decode``: saved latents -> mp4 with the planned (or given) VAE tiling, written atomically."""
+    from .encoders import load_vae
+    from .memory import GIB, MemoryOptions
+    from .memory.device import free_device_bytes
+    from .memory.vae_stage import decode_tiling
+    from .pipeline.api import decode_frames
+    from .video import write_video
+
+    saved = load_latents(args.latents)  # a wrong file is refused before the VAE is loaded
+    out = args.out or _decoded_video_path(args.latents)
+    budget = None if args.vram_budget is None else int(args.vram_budget * GIB)
+    if budget is not None and budget <= 0:
+        raise InputError(f"--vram-budget must be a positive number of GiB, got {args.vram_budget}")
+    options = MemoryOptions(budget_bytes=budget, vae_tile=args.vae_tile, vae_overlap=args.vae_overlap)
+    vae = load_vae(args.model, device="cpu")
+    planned = None
+    if args.vae_tile is None:
+        free = budget if budget is not None else free_device_bytes(device)
+        weight_bytes = sum(p.numel() * p.element_size() for p in vae.module.parameters())
+        planned = decode_tiling(free, weight_bytes, tuple(saved.latents.shape), vae.dtype)
+    tiling = options.vae_tiling_for(planned)
+    tiles = "untiled" if tiling is None else f"tiles {tiling.tile} px, overlap {tiling.overlap} px"
+    print(f"decoding {saved.describe()} on {device} (VAE {tiles})")
+    start = time.perf_counter()
+    vae.to(device)
+    retry = RetryDecode(args.model, args.latents, out, tiling)
+    frames = decode_or_advise(lambda latents: decode_frames(vae, latents, tiling), saved.latents, retry)
+    write_video(out, frames, fps=saved.fps)
+    print(f"wrote {out} ({time.perf_counter() - start:.1f} s)")
+
+
+def _decoded_video_path(latents_path: Path) -> Path:
+    name = latents_path.name
+    return latents_path.with_name(name[: -len(LATENTS_SUFFIX)] if name.endswith(LATENTS_SUFFIX) else f"{name}.mp4")
