@@ -14,7 +14,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .decode_stage import RetryDecode, decode_command, decode_or_advise
+from .decode_stage import (
+    RetryDecode,
+    decode_command,
+    decode_or_advise,
+    is_out_of_memory,
+    sampling_out_of_memory_advice,
+)
 from .errors import InputError, RealisDanceError
 from .latents_file import OUTPUT_FPS, latents_path_for, save_latents
 
@@ -151,8 +157,13 @@ def run_jobs(pipeline, jobs: list[Job], args, model=None) -> None:
         prepared = prepare_inputs(job.ref, job.smpl, job.hamer, num_frames=args.frames, max_area=args.max_area)
         print(f"{job.ref.name}: {prepared.num_frames} frames at {prepared.width}x{prepared.height}")
         conditions = pipeline.build_conditions(prepared, job.prompt, args.negative_prompt)
-        with tqdm(total=settings.steps, desc="sampling", unit="step") as bar:
-            latents = pipeline.sample(conditions, settings, callback=lambda i, n, x: bar.update(1))
+        try:
+            with tqdm(total=settings.steps, desc="sampling", unit="step") as bar:
+                latents = pipeline.sample(conditions, settings, callback=lambda i, n, x: bar.update(1))
+        except RuntimeError as error:  # the pipeline has already sent streamed blocks home and emptied the cache
+            if not is_out_of_memory(error):
+                raise
+            raise InputError(sampling_out_of_memory_advice(pipeline.memory_plan)) from None
         latents_path = latents_path_for(job.out)
         save_latents(latents_path, latents)
         plan = pipeline.memory_plan

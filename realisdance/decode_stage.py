@@ -100,3 +100,18 @@ def decode_command(args, device: str) -> None:
 def _decoded_video_path(latents_path: Path) -> Path:
     name = latents_path.name
     return latents_path.with_name(name[: -len(LATENTS_SUFFIX)] if name.endswith(LATENTS_SUFFIX) else f"{name}.mp4")
+
+
+def sampling_out_of_memory_advice(plan) -> str:
+    """One sentence for a sampling step that ran out of device memory although the plan said it fits: usually another
+    program took memory after planning, so plan for less."""
+    if plan is None or plan.budget_bytes is None:
+        return "sampling ran out of device memory; rerun with --vram-budget set below the GPU's free memory"
+    gib = 1024**3
+    planned = plan.budget_bytes / gib
+    smaller = max(1.0, planned - 2.0)
+    return (
+        f"sampling ran out of device memory although the plan ({plan.kind}, {plan.dtype}) predicted "
+        f"{plan.stage('sampling').bytes / gib:.1f} of {planned:.1f} GiB; another program may be using the GPU: rerun "
+        f"with --vram-budget {smaller:g} (or --memory stream-all / fp8)"
+    )

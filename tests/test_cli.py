@@ -352,3 +352,19 @@ def test_encoders_on_cpu_are_never_moved(release, tmp_path, monkeypatch, on_cpu)
     encoder_moves = {"TextEncoder", "ClipImageEncoder"} & set(moves)
     assert "VideoVAE" in moves
     assert encoder_moves == (set() if on_cpu else {"TextEncoder", "ClipImageEncoder"})
+
+
+def test_out_of_memory_while_sampling_says_to_plan_for_less(release, tmp_path, capsys, monkeypatch):
+    from realisdance.model.transformer import RealisDanceTransformer
+
+    def out_of_memory(self, *args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(RealisDanceTransformer, "forward", out_of_memory)
+    out = tmp_path / "out.mp4"
+    assert cli.main(single_args(tmp_path, release, out, "--vram-budget", "4")) == 2
+    stderr = capsys.readouterr().err
+    err = stderr.strip().splitlines()[-1]
+    assert err.startswith("error: sampling ran out of device memory although the plan")
+    assert "--vram-budget 2" in err and "Traceback" not in stderr
+    assert not out.exists()
