@@ -8,6 +8,7 @@ import torch
 
 from realisdance.encoders import VideoVAE
 from realisdance.errors import InputError, RealisDanceError
+from realisdance.memory.device import is_out_of_memory
 from realisdance.memory.vae_stage import decode_out_of_memory_advice, decode_room_needed, decode_tiling
 from realisdance.memory.weights import module_bytes
 from realisdance.pipeline.latents import from_comfy_latent
@@ -103,7 +104,9 @@ class RealisDanceDecode(io.ComfyNode):
         try:
             with host.on_compute_device(core_vae):
                 frames = decode_frames(core_vae, latents, plan)
-        except host.OUT_OF_MEMORY:
+        except RuntimeError as error:
+            if not is_out_of_memory(error):
+                raise
             # The LATENT input stays cached upstream, so the advice's re-queue runs only this node again.
             host.release_cached_memory()
             height, width = latents.shape[-2] * 8, latents.shape[-1] * 8

@@ -30,10 +30,6 @@ CHANNEL_ORDERS = ["bgr", "rgb"]
 CONFIDENCES = ["binary", "score"]
 
 
-def _model_roots() -> list[Path]:
-    return [Path(p) for p in host.model_folder_paths()]
-
-
 def _holds_dwpose(folder: Path) -> bool:
     try:
         find_dwpose_files(folder)
@@ -44,23 +40,12 @@ def _holds_dwpose(folder: Path) -> bool:
 
 def dwpose_folders() -> list[str]:
     """Sub-folders of models/realisdance holding the DWPose pair, the default folder first."""
-    found = {
-        child.name
-        for root in _model_roots()
-        if root.is_dir()
-        for child in root.iterdir()
-        if child.is_dir() and _holds_dwpose(child)
-    }
-    return [DEFAULT_DWPOSE_FOLDER, *sorted(found - {DEFAULT_DWPOSE_FOLDER})]
+    return host.model_subfolder_choices(_holds_dwpose, DEFAULT_DWPOSE_FOLDER)
 
 
 def resolve_dwpose_folder(name: str) -> Path:
     """The first models/realisdance/<name> holding the pair; else the default path, for the error to name."""
-    roots = _model_roots()
-    for root in roots:
-        if _holds_dwpose(root / name):
-            return root / name
-    return roots[0] / name
+    return host.resolve_model_subfolder(name, _holds_dwpose)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import comfy.latent_formats
 import comfy.model_management as model_management
@@ -34,7 +35,6 @@ __all__ = [
     "RealisDanceTextEncoder",
     "RealisDanceVae",
     "component_choices",
-    "OUT_OF_MEMORY",
     "compute_device",
     "free_device_bytes",
     "io",
@@ -99,6 +99,28 @@ def model_folder_paths() -> list[str]:
 def input_directory() -> str:
     """ComfyUI's input folder (where LoadImage and friends read user files)."""
     return folder_paths.get_input_directory()
+
+
+def model_subfolder_choices(holds: Callable[[Path], bool], default: str) -> list[str]:
+    """Names of the sub-folders of models/realisdance for which ``holds(folder)`` is true, ``default`` always first
+    (offered even before the user has put the files there, so the error can say where they go)."""
+    found = {
+        child.name
+        for root in model_folder_paths()
+        if os.path.isdir(root)
+        for child in Path(root).iterdir()
+        if child.is_dir() and holds(child)
+    }
+    return [default, *sorted(found - {default})]
+
+
+def resolve_model_subfolder(name: str, holds: Callable[[Path], bool]) -> Path:
+    """The first models/realisdance/<name> for which ``holds`` is true; else the default path, for the error to name."""
+    roots = [Path(root) for root in model_folder_paths()]
+    for root in roots:
+        if holds(root / name):
+            return root / name
+    return roots[0] / name
 
 
 def _release_folders() -> dict[str, str]:
@@ -233,18 +255,6 @@ def release_cached_memory() -> None:
     """
     gc.collect()
     model_management.soft_empty_cache()
-
-
-def _out_of_memory_errors() -> tuple[type[BaseException], ...]:
-    errors = {getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)}
-    host_error = getattr(model_management, "OOM_EXCEPTION", None)
-    if isinstance(host_error, type) and host_error is not Exception:  # the host uses Exception when CUDA is absent
-        errors.add(host_error)
-    return tuple(errors)
-
-
-# What a device running out of memory raises (catch it to turn it into advice the user can act on).
-OUT_OF_MEMORY = _out_of_memory_errors()
 
 
 def throw_if_interrupted() -> None:

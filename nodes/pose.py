@@ -41,16 +41,6 @@ SMPLX_SUFFIXES = (".npz", ".pkl")
 BACKENDS = ["auto", "gl", "torch"]
 
 
-def _model_roots() -> list[Path]:
-    """Every models/realisdance path (the default one first; extra_model_paths.yaml may add more)."""
-    return [Path(p) for p in host.model_folder_paths()]
-
-
-def _input_directory() -> Path:
-    """ComfyUI's input folder."""
-    return Path(host.input_directory())
-
-
 def _holds_smplx(folder: Path) -> bool:
     return any(
         (place / f"SMPLX_{gender}{suffix}").is_file()
@@ -62,23 +52,12 @@ def _holds_smplx(folder: Path) -> bool:
 
 def body_model_folders() -> list[str]:
     """Sub-folders of models/realisdance holding an SMPL-X file, the default folder first."""
-    found = {
-        child.name
-        for root in _model_roots()
-        if root.is_dir()
-        for child in root.iterdir()
-        if child.is_dir() and _holds_smplx(child)
-    }
-    return [DEFAULT_BODY_FOLDER, *sorted(found - {DEFAULT_BODY_FOLDER})]
+    return host.model_subfolder_choices(_holds_smplx, DEFAULT_BODY_FOLDER)
 
 
 def resolve_body_folder(name: str) -> Path:
     """The first models/realisdance/<name> holding SMPL-X; else the default path, for the error to name."""
-    roots = _model_roots()
-    for root in roots:
-        if _holds_smplx(root / name):
-            return root / name
-    return roots[0] / name
+    return host.resolve_model_subfolder(name, _holds_smplx)
 
 
 def resolve_input_file(path: str) -> Path:
@@ -87,7 +66,7 @@ def resolve_input_file(path: str) -> Path:
     if not text:
         raise InputError("No file given: enter a path, absolute or relative to ComfyUI's input folder.")
     candidate = Path(text).expanduser()
-    return candidate if candidate.is_absolute() else _input_directory() / candidate
+    return candidate if candidate.is_absolute() else Path(host.input_directory()) / candidate
 
 
 # ---- the body-model bundle ----

@@ -18,7 +18,6 @@ from .decode_stage import (
     RetryDecode,
     decode_command,
     decode_or_advise,
-    is_out_of_memory,
     sampling_out_of_memory_advice,
 )
 from .errors import InputError, RealisDanceError
@@ -147,6 +146,7 @@ def run_jobs(pipeline, jobs: list[Job], args, model=None) -> None:
     """``model``: what ``decode --model`` should load to retry a decode (default: ``args.model``)."""
     from tqdm import tqdm
 
+    from .memory.device import is_out_of_memory
     from .pipeline.preprocess import prepare_inputs
     from .pipeline.sampling import SamplerSettings
     from .video import write_video

@@ -21,18 +21,6 @@ class RetryDecode:
     tiling: object | None  # the VaeTiling that ran out of memory (None: untiled)
 
 
-def is_out_of_memory(error: BaseException) -> bool:
-    import torch
-
-    out_of_memory = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
-    # CUDA raises OutOfMemoryError; other backends a RuntimeError ("MPS backend out of memory", the CPU allocator's
-    # "can't allocate memory"), for which smaller tiles are the same remedy.
-    text = str(error)
-    return isinstance(error, out_of_memory) or (
-        isinstance(error, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
-    )
-
-
 def out_of_memory_advice(retry: RetryDecode, height: int, width: int) -> str:
     """One sentence: where the latents are and the exact command that decodes them with smaller tiles."""
     from .memory.vae_stage import smaller_tile
@@ -52,6 +40,8 @@ def out_of_memory_advice(retry: RetryDecode, height: int, width: int) -> str:
 
 def decode_or_advise(decode, latents, retry: RetryDecode):
     """``decode(latents)``; running out of device memory becomes the one-sentence retry advice (an InputError)."""
+    from .memory.device import is_out_of_memory  # imported here: the command line starts without torch
+
     try:
         return decode(latents)
     except RuntimeError as error:

@@ -25,3 +25,13 @@ def available_host_bytes() -> int | None:
     except OSError:
         return None
     return None
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    out_of_memory = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
+    # CUDA raises OutOfMemoryError; other backends a RuntimeError ("MPS backend out of memory", the CPU allocator's
+    # "can't allocate memory"), for which smaller tiles are the same remedy.
+    text = str(error)
+    return isinstance(error, out_of_memory) or (
+        isinstance(error, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+    )

@@ -15,8 +15,6 @@ from .conditions import Conditions, ModelSignature, build_conditions
 from .preprocess import DEFAULT_MAX_AREA, DEFAULT_NUM_FRAMES, PreparedInputs, load_pose_video, prepare_inputs
 from .sampling import SamplerSettings, StepCallback, sample
 
-OUTPUT_FPS = 16
-
 
 @dataclass
 class RealisDanceOutput:

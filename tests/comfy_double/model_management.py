@@ -16,7 +16,6 @@ free_memory_requests: list[int] = []  # the bytes asked of free_memory, in order
 simulated_free: int | None = None  # None: the device is a CPU
 simulated_held = 0  # bytes the host's own models hold on the simulated device
 
-OOM_EXCEPTION = torch.cuda.OutOfMemoryError  # what the host sets when CUDA is present
 
 
 class InterruptProcessingException(Exception):
