@@ -98,7 +98,7 @@ def run_prompt(execution, prompt_id: str, prompt: dict, targets) -> dict:
     server = _Server()
     _CURRENT["server"] = server
     _PROGRESS.clear()
-    executor = execution.PromptExecutor(server)
+    executor = _new_executor(execution, server)
     try:
         executor.execute(prompt, prompt_id, {"client_id": "driver"}, outputs)
     except Exception:  # the executor reports node errors as messages; anything else is a harness failure
@@ -110,6 +110,16 @@ def run_prompt(execution, prompt_id: str, prompt: dict, targets) -> dict:
     result["history"] = getattr(executor, "history_result", {}).get("outputs", {})
     result["progress"] = list(_PROGRESS)
     return result
+
+
+def _new_executor(execution, server):
+    """A PromptExecutor as main.py builds it: v0.28 reads cache_args (a dict) while building its caches; v0.3.64
+    takes only the server and the cache type."""
+    import inspect
+
+    if "cache_args" in inspect.signature(execution.PromptExecutor).parameters:
+        return execution.PromptExecutor(server, cache_args={"lru": 0, "ram": 0, "ram_inactive": 0})
+    return execution.PromptExecutor(server)
 
 
 def _slim(data: dict) -> dict:

@@ -6,6 +6,10 @@ does not exist"). ComfyUI imports torchvision at start-up, so the host would not
 (no kernels) before torchvision's first import lets it import; only its C++ ops (nms, roi_align, video decoding)
 stay unavailable, and ComfyUI's core does not use them.
 
+The same holds for torchaudio (ComfyUI v0.28 imports it at start-up, in comfy/sd.py): its CUDA ``_torchaudio``
+extension raises OSError on a CPU torch. When that happens the extension is reported as absent instead, as on a
+build without it; torchaudio's pure-PyTorch functions (resample, spectrograms) keep working.
+
 Put this folder on PYTHONPATH. Nothing happens until torchvision is imported, and nothing at all when torch has CUDA
 or torchvision's extension does not link CUDA (then it loads and registers the ops itself). Another
 ``sitecustomize`` further down sys.path (e.g. the interpreter's own) is still run, since this file shadows it.
@@ -64,6 +68,37 @@ class _BeforeTorchvision:
         return None  # the normal finders import the real package
 
 
+class _TolerantTorchaudioExtension:
+    """On ``import torchaudio._extension.utils``: its ``_load_lib`` returns False when the library cannot load."""
+
+    NAME = "torchaudio._extension.utils"
+
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        if name != cls.NAME:
+            return None
+        sys.meta_path.remove(cls)
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            return spec
+        real_exec = spec.loader.exec_module
+
+        def exec_module(module):
+            real_exec(module)
+            load_lib = module._load_lib
+
+            def tolerant_load_lib(lib):
+                try:
+                    return load_lib(lib)
+                except OSError:
+                    return False  # a CUDA extension on a CPU torch: behave as a build without it
+
+            module._load_lib = tolerant_load_lib
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
 def _run_shadowed_sitecustomize() -> None:
     here = os.path.dirname(os.path.abspath(__file__))
     for entry in sys.path:
@@ -76,4 +111,6 @@ def _run_shadowed_sitecustomize() -> None:
 
 if "torchvision" not in sys.modules:
     sys.meta_path.insert(0, _BeforeTorchvision)
+if "torchaudio" not in sys.modules:
+    sys.meta_path.insert(0, _TolerantTorchaudioExtension)
 _run_shadowed_sitecustomize()
