@@ -99,7 +99,8 @@ class RealisDanceWanModel(WanModel):
 
     # -- forward --
 
-    def _forward(self, x, timestep, context, clip_fea=None, time_dim_concat=None, transformer_options={}, **kwargs):
+    def _forward(self, x, timestep, context, clip_fea=None, time_dim_concat=None, transformer_options=None, **kwargs):
+        transformer_options = {} if transformer_options is None else transformer_options
         pose, reference = kwargs.get("rd_pose"), kwargs.get("rd_reference")
         self._check(x, pose, reference)
         p_t, p_h, p_w = self.patch_size
@@ -133,13 +134,14 @@ class RealisDanceWanModel(WanModel):
         context,
         clip_fea=None,
         freqs=None,
-        transformer_options={},
+        transformer_options=None,
         pose=None,
         pose_strength=1.0,
         reference=None,
         reference_strength=1.0,
         **kwargs,
     ):
+        transformer_options = {} if transformer_options is None else transformer_options
         tokens = self.patch_embedding(x.float()).to(x.dtype)
         grid_sizes = tokens.shape[2:]
         transformer_options["grid_sizes"] = grid_sizes

@@ -17,7 +17,6 @@ simulated_free: int | None = None  # None: the device is a CPU
 simulated_held = 0  # bytes the host's own models hold on the simulated device
 
 
-
 class InterruptProcessingException(Exception):
     pass
 

@@ -89,7 +89,6 @@ def _describe(patcher, model_base) -> dict:
 
 def _compare(patcher, cases, rope_variants: dict) -> dict[str, list[float]]:
     """{variant: [max abs error per case]}; each variant sets the RoPE flags as a config.json would."""
-    import torch
     from realisdance.model.rope import RopeShift
 
     diffusion_model = patcher.model.diffusion_model
