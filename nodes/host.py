@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import comfy.clip_vision
 import comfy.latent_formats
 import comfy.model_management as model_management
 import comfy.utils
@@ -28,6 +29,7 @@ from realisdance.errors import CheckpointError
 __all__ = [
     "MODEL_FOLDER",
     "ComfyExtension",
+    "clip_vision_output",
     "RealisDanceClipVision",
     "RealisDanceConditions",
     "RealisDanceModel",
@@ -174,6 +176,13 @@ def resolve_model_path(choice: str, folder_name: str = DIFFUSION_MODELS) -> str:
             f"refresh the node (R) after moving files."
         )
     return path
+
+
+def clip_vision_output(penultimate_hidden_states: torch.Tensor):
+    """A CLIP_VISION_OUTPUT holding the given penultimate states: what the host's Wan I2V reads as ``clip_fea``."""
+    output = comfy.clip_vision.Output()
+    output["penultimate_hidden_states"] = penultimate_hidden_states
+    return output
 
 
 # ---- devices, memory, progress, interrupt ----

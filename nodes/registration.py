@@ -5,9 +5,10 @@ Each node module lists its classes in a module-level ``NODES``; the order here i
 
 from __future__ import annotations
 
-from . import conditions, decode, dwpose, host, loaders, pose, pose_hands, pose_shape, sampler, text
+from . import conditions, decode, dwpose, host, loaders, native_nodes, pose, pose_hands, pose_shape, sampler, text
 
 NODE_CLASSES: list[type[host.io.ComfyNode]] = [
+    *native_nodes.NODES,
     *loaders.NODES,
     *text.NODES,
     *conditions.NODES,
@@ -31,4 +32,19 @@ async def comfy_entrypoint() -> RealisDanceExtension:
     The model folders are registered here, not in ``on_load``: ComfyUI 0.3.64 never calls ``on_load``.
     """
     host.register_model_folders()
+    _register_native_model()
     return RealisDanceExtension()
+
+
+def _register_native_model() -> None:
+    """Let the host's model detection (Load Diffusion Model, GGUF loaders, ...) build RealisDance-DiT natively.
+
+    Every real ComfyUI has comfy.ldm / comfy.model_base; only the test double lacks them (it cannot host models).
+    """
+    try:
+        from .native.model_base import register
+    except ModuleNotFoundError as err:
+        if not (err.name or "").startswith("comfy."):
+            raise
+        return
+    register()

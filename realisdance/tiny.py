@@ -23,7 +23,9 @@ from .encoders.scheduler import WAN21_I2V_SCHEDULER_CONFIG
 from .encoders.vae import WAN21_LATENTS_MEAN, WAN21_LATENTS_STD
 from .errors import InputError
 
-VARIANTS = {"I2V": "tiny-I2V", "T2V": "tiny-T2V"}
+VARIANTS = {"I2V": "tiny-I2V", "T2V": "tiny-T2V", "native-I2V": "tiny-native-I2V"}
+# Encoder widths that differ from the toy defaults below, per variant (they must match the DiT's text / image dims).
+ENCODER_WIDTHS = {"native-I2V": {"text_encoder": {"d_model": 4096}, "image_encoder": {"hidden_size": 1280}}}
 STORAGE_DTYPE = torch.bfloat16
 # Bump when the folder contents change, so a cached demo folder can be recognised as stale.
 TINY_FORMAT = 1
@@ -138,19 +140,19 @@ def _write_vae(folder: Path, seed: int) -> None:
     torch.nn.Module.to(vae, STORAGE_DTYPE).save_pretrained(str(folder))
 
 
-def _write_text_encoder(folder: Path, seed: int) -> None:
+def _write_text_encoder(folder: Path, seed: int, widths: dict) -> None:
     from transformers import UMT5Config, UMT5EncoderModel
 
     torch.manual_seed(_seed(seed, 2))
-    model = UMT5EncoderModel(UMT5Config(**TINY_TEXT_ENCODER))
+    model = UMT5EncoderModel(UMT5Config(**{**TINY_TEXT_ENCODER, **widths}))
     model.to(STORAGE_DTYPE).save_pretrained(str(folder))
 
 
-def _write_image_encoder(folder: Path, seed: int) -> None:
+def _write_image_encoder(folder: Path, seed: int, widths: dict) -> None:
     from transformers import CLIPVisionConfig, CLIPVisionModel
 
     torch.manual_seed(_seed(seed, 3))
-    model = CLIPVisionModel(CLIPVisionConfig(**TINY_IMAGE_ENCODER))
+    model = CLIPVisionModel(CLIPVisionConfig(**{**TINY_IMAGE_ENCODER, **widths}))
     model.to(STORAGE_DTYPE).save_pretrained(str(folder))
 
 
@@ -234,7 +236,7 @@ def _write_model_index(folder: Path, variant: str, seed: int) -> None:
         # Underscore keys are ignored by diffusers; this one lets a cache recognise a tiny folder and its recipe.
         "_realisdance_tiny": {"variant": variant, "seed": seed, "format": TINY_FORMAT},
     }
-    if variant == "I2V":
+    if variant.endswith("I2V"):
         index["image_encoder"] = ["transformers", "CLIPVisionModel"]
     _write_json(folder / "model_index.json", index)
 
@@ -243,9 +245,10 @@ def _populate(folder: Path, variant: str, seed: int) -> None:
     with torch.random.fork_rng(devices=[]):  # leave the caller's global RNG as it was
         _write_transformer(folder / "transformer", variant, seed)
         _write_vae(folder / "vae", seed)
-        _write_text_encoder(folder / "text_encoder", seed)
-        if variant == "I2V":
-            _write_image_encoder(folder / "image_encoder", seed)
+        widths = ENCODER_WIDTHS.get(variant, {})
+        _write_text_encoder(folder / "text_encoder", seed, widths.get("text_encoder", {}))
+        if variant.endswith("I2V"):
+            _write_image_encoder(folder / "image_encoder", seed, widths.get("image_encoder", {}))
     _write_tokenizer(folder / "tokenizer", seed)
     _write_json(
         folder / "scheduler" / "scheduler_config.json",
@@ -268,7 +271,8 @@ def tiny_release_info(folder: str | Path) -> dict | None:
 def build_tiny_release(folder: str | Path, variant: str = "I2V", seed: int = 0, overwrite: bool = False) -> Path:
     """Write a tiny random-weight release folder (official layout) to ``folder`` and return its path.
 
-    variant: "I2V" (tiny-I2V DiT + CLIP image encoder) or "T2V" (tiny-T2V DiT, no image encoder).
+    variant: "I2V" (tiny-I2V DiT + CLIP image encoder), "T2V" (tiny-T2V DiT, no image encoder) or "native-I2V"
+    (the I2V layout at the text / time / CLIP widths ComfyUI's native Wan requires; about 50 MB).
     The folder is built next to its destination and moved into place at the end, so an interrupted build never
     leaves a half-written folder behind. An existing non-empty folder is replaced only with ``overwrite``.
     """

@@ -63,6 +63,19 @@ NAMED_CONFIGS: dict[str, dict] = {
         "image_dim": 24,
         "added_kv_proj_dim": 256,
     },
+    # The tiny model at the widths ComfyUI's Wan detection fixes (time embedding 256, umT5 4096, CLIP 1280), so
+    # the host's native Wan classes can hold it (real-host tests of the native model).
+    "tiny-native-I2V": {
+        **_WAN21_COMMON,
+        "num_attention_heads": 2,
+        "in_channels": 36,
+        "ffn_dim": 64,
+        "num_layers": 2,
+        "text_dim": 4096,
+        "freq_dim": 256,
+        "image_dim": 1280,
+        "added_kv_proj_dim": 256,
+    },
     "tiny-T2V": {
         **_WAN21_COMMON,
         "num_attention_heads": 2,

@@ -23,7 +23,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
-from . import core_nodes, folder_paths, latent_preview, latest, latest_io, latest_ui, model_management, utils
+from . import (
+    clip_vision,
+    core_nodes,
+    folder_paths,
+    latent_preview,
+    latest,
+    latest_io,
+    latest_ui,
+    model_management,
+    utils,
+)
 from .graph import PromptResult, PromptValidationError, run_prompt, validate_prompt
 from .loader import REPO_ROOT, LoadedPack, load_pack, module_name_for, unload_pack
 
@@ -134,7 +144,14 @@ def install(base_dir) -> ComfyDouble:
     modules = {
         "comfy_api": _package("comfy_api", latest=latest),
         "comfy_api.latest": latest,
-        "comfy": _package("comfy", model_management=model_management, utils=utils, latent_formats=latent_preview),
+        "comfy": _package(
+            "comfy",
+            model_management=model_management,
+            utils=utils,
+            latent_formats=latent_preview,
+            clip_vision=clip_vision,
+        ),
+        "comfy.clip_vision": clip_vision,
         "comfy.model_management": model_management,
         "comfy.latent_formats": latent_preview,
         "latent_preview": latent_preview,
