@@ -1,0 +1,205 @@
+"""The native path end to end inside the real host: RealisDance-DiT Loader (MODEL) + RealisDance To Video +
+RealisDance Sampler (release preset), against the pipeline's own sampler, and a LoRA through ComfyUI's loader.
+
+One prompt runs three branches on the same tiny native-width release, the same reference and pose videos, text
+and seed:
+- the pipeline path: ``RealisDanceModelLoader`` + ``RealisDanceConditions`` + ``RealisDanceSampler``, which run
+  ``realisdance.pipeline`` (``RealisDancePipeline``'s stages, parity-tested against the official code);
+- the native path: the host's Wan subclass, native CONDITIONING, the host's ``sample_custom`` with the release
+  solver;
+- the native path with a LoRA in kijai / ComfyUI key format on the base Wan keys, loaded by ``LoraLoaderModelOnly``.
+Each ends in ComfyUI's SaveLatent; the native latent must equal the pipeline's within 1e-3 relative, and the LoRA
+must change it.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from host_env import TINY_RELEASE, make_base_dir, run_driver
+from safetensors.torch import load_file, save_file
+
+NATIVE_RELEASE = "TinyNative"
+STEPS, FRAMES, MAX_AREA, SEED = 3, 5, 128 * 224, 1024
+RELATIVE_TOLERANCE = 1e-3
+
+
+def _loaders(prefix: str) -> dict:
+    folder = NATIVE_RELEASE + "/"
+    return {
+        f"{prefix}te": {
+            "class_type": "RealisDanceTextEncoderLoader",
+            "inputs": {"text_encoder": folder, "dtype": "fp32"},
+        },
+        f"{prefix}clip": {
+            "class_type": "RealisDanceClipVisionLoader",
+            "inputs": {"clip_vision": folder, "dtype": "fp32"},
+        },
+        f"{prefix}vae": {"class_type": "RealisDanceVAELoader", "inputs": {"vae": folder, "dtype": "fp32"}},
+        f"{prefix}pos": {
+            "class_type": "RealisDanceTextEncode",
+            "inputs": {"text_encoder": [f"{prefix}te", 0], "text": "a dancer"},
+        },
+        f"{prefix}neg": {
+            "class_type": "RealisDanceTextEncode",
+            "inputs": {"text_encoder": [f"{prefix}te", 0], "text": ""},
+        },
+        f"{prefix}ref": {"class_type": "LoadImage", "inputs": {"image": "ref.png"}},
+        f"{prefix}smplv": {"class_type": "LoadVideo", "inputs": {"file": "smpl.mp4"}},
+        f"{prefix}hamerv": {"class_type": "LoadVideo", "inputs": {"file": "hamer.mp4"}},
+        f"{prefix}smpl": {"class_type": "GetVideoComponents", "inputs": {"video": [f"{prefix}smplv", 0]}},
+        f"{prefix}hamer": {"class_type": "GetVideoComponents", "inputs": {"video": [f"{prefix}hamerv", 0]}},
+    }
+
+
+def parity_prompt() -> dict:
+    folder = NATIVE_RELEASE + "/"
+    shared = {
+        "positive": ["pos", 0],
+        "negative": ["neg", 0],
+        "vae": ["vae", 0],
+        "reference": ["ref", 0],
+        "smpl": ["smpl", 0],
+        "hamer": ["hamer", 0],
+        "num_frames": FRAMES,
+        "max_area": MAX_AREA,
+        "pose_fps": ["smpl", 2],
+    }
+    sampling = {"seed": SEED, "steps": STEPS, "cfg": 2.0, "denoise": 1.0}
+    prompt = {
+        **_loaders(""),
+        # the pipeline's path
+        "dit": {
+            "class_type": "RealisDanceModelLoader",
+            "inputs": {"model": folder, "dtype": "fp32", "attention": "sdpa"},
+        },
+        "cond": {
+            "class_type": "RealisDanceConditions",
+            "inputs": {"model": ["dit", 0], "image_encoder": ["clip", 0], **shared},
+        },
+        "legacy": {
+            "class_type": "RealisDanceSampler",
+            "inputs": {
+                "model": ["dit", 0],
+                "conditions": ["cond", 0],
+                **sampling,
+                "shift": 0.0,
+                "scheduler": "auto",
+                "memory": "auto",
+                "vram_budget_gb": 0.0,
+                "keep_on_device": False,
+            },
+        },
+        "save_legacy": {
+            "class_type": "SaveLatent",
+            "inputs": {"samples": ["legacy", 0], "filename_prefix": "latents/legacy"},
+        },
+        # the native path
+        "model": {"class_type": "RealisDanceLoadModel", "inputs": {"model": folder, "weight_dtype": "fp32"}},
+        "tovideo": {
+            "class_type": "RealisDanceToVideo",
+            "inputs": {
+                "clip_vision": ["clip", 0],
+                **shared,
+                "pose_strength": 1.0,
+                "pose_start_percent": 0.0,
+                "pose_end_percent": 1.0,
+                "reference_strength": 1.0,
+            },
+        },
+        "native": {
+            "class_type": "RealisDanceReleaseSampler",
+            "inputs": {
+                "model": ["model", 0],
+                "positive": ["tovideo", 0],
+                "negative": ["tovideo", 1],
+                "latent": ["tovideo", 2],
+                **sampling,
+            },
+        },
+        "save_native": {
+            "class_type": "SaveLatent",
+            "inputs": {"samples": ["native", 0], "filename_prefix": "latents/native"},
+        },
+        # the native path with a LoRA
+        "lora": {
+            "class_type": "LoraLoaderModelOnly",
+            "inputs": {"model": ["model", 0], "lora_name": "tiny_lora.safetensors", "strength_model": 1.0},
+        },
+        "native_lora": {
+            "class_type": "RealisDanceReleaseSampler",
+            "inputs": {
+                "model": ["lora", 0],
+                "positive": ["tovideo", 0],
+                "negative": ["tovideo", 1],
+                "latent": ["tovideo", 2],
+                **sampling,
+            },
+        },
+        "save_lora": {
+            "class_type": "SaveLatent",
+            "inputs": {"samples": ["native_lora", 0], "filename_prefix": "latents/lora"},
+        },
+    }
+    return prompt
+
+
+def tiny_lora(path, dim: int, blocks: int, rank: int = 4) -> None:
+    """A LoRA on every block's self-attention q/k/v/o in the kijai / ComfyUI key format (base Wan names)."""
+    generator = torch.Generator().manual_seed(5)
+    tensors = {}
+    for block in range(blocks):
+        for proj in ("q", "k", "v", "o"):
+            key = f"diffusion_model.blocks.{block}.self_attn.{proj}"
+            tensors[f"{key}.lora_down.weight"] = 0.5 * torch.randn(rank, dim, generator=generator)
+            tensors[f"{key}.lora_up.weight"] = 0.5 * torch.randn(dim, rank, generator=generator)
+            tensors[f"{key}.alpha"] = torch.tensor(float(rank))
+    save_file(tensors, str(path))
+
+
+@pytest.fixture(scope="module")
+def latents(host, tiny_release, media, tmp_path_factory) -> dict[str, torch.Tensor]:
+    from realisdance.model.configs import named_config
+    from realisdance.tiny import build_tiny_release
+
+    work = tmp_path_factory.mktemp("native_sampling")
+    native = build_tiny_release(work / "native_release", variant="native-I2V")
+    base = make_base_dir(work / "base", tiny_release)
+    (base / "models" / "realisdance" / NATIVE_RELEASE).symlink_to(native, target_is_directory=True)
+    config = named_config("tiny-native-I2V")
+    (base / "models" / "loras").mkdir(parents=True)
+    tiny_lora(
+        base / "models" / "loras" / "tiny_lora.safetensors", 128 * config["num_attention_heads"], config["num_layers"]
+    )
+    for name in ("ref", "smpl", "hamer"):
+        (base / "input" / media[name].name).write_bytes(media[name].read_bytes())
+    report = run_driver(
+        host,
+        "inprocess_host",
+        {"base_dir": str(base), "pack_module": "", "prompts": {"parity": {"prompt": parity_prompt()}}},
+        work,
+        timeout=600,
+    )
+    result = report["results"]["parity"]
+    assert result["valid"], (result["error"], result["node_errors"])
+    assert "exception" not in result, result["exception"]
+    errors = [data for event, data in result["messages"] if event == "execution_error"]
+    assert not errors, errors
+    out = {}
+    for name in ("legacy", "native", "lora"):
+        files = sorted((base / "output" / "latents").glob(f"{name}_*.latent"))
+        assert files, f"SaveLatent wrote no {name} latent"
+        out[name] = load_file(str(files[-1]))["latent_tensor"].float()
+    return out
+
+
+def test_the_native_path_reproduces_the_pipeline_sampler(latents):
+    legacy, native = latents["legacy"], latents["native"]
+    assert native.shape == legacy.shape and native.shape[1] == 16
+    relative = float((native - legacy).norm() / legacy.norm())
+    assert relative <= RELATIVE_TOLERANCE, relative
+
+
+def test_a_lora_through_the_native_loader_changes_the_output(latents):
+    relative = float((latents["lora"] - latents["native"]).norm() / latents["native"].norm())
+    assert relative > 1e-2, relative
