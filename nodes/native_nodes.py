@@ -64,7 +64,9 @@ class RealisDanceLoadModel(io.ComfyNode):
                     "memory of bf16 (fp8_e4m3fn_fast also computes in fp8 on GPUs that can).",
                 ),
             ],
-            outputs=[io.Model.Output(display_name="MODEL")],
+            outputs=[
+                io.Model.Output(display_name="MODEL", tooltip="RealisDance-DiT for KSampler and model-patch nodes.")
+            ],
         )
 
     @classmethod
@@ -205,12 +207,16 @@ class RealisDanceToVideo(io.ComfyNode):
                 ),
             ],
             outputs=[
-                io.Conditioning.Output(display_name="positive"),
-                io.Conditioning.Output(display_name="negative"),
+                io.Conditioning.Output(
+                    display_name="positive", tooltip="Prompt, reference, pose: the sampler's positive."
+                ),
+                io.Conditioning.Output(
+                    display_name="negative", tooltip="The release's unconditional branch: the sampler's negative."
+                ),
                 io.Latent.Output(display_name="latent", tooltip="An empty video latent of the resolved size."),
-                io.Int.Output(display_name="width"),
-                io.Int.Output(display_name="height"),
-                io.Int.Output(display_name="num_frames"),
+                io.Int.Output(display_name="width", tooltip="Width of the video that will be generated."),
+                io.Int.Output(display_name="height", tooltip="Height of the video that will be generated."),
+                io.Int.Output(display_name="num_frames", tooltip="Frames of the video that will be generated."),
             ],
         )
 
@@ -291,16 +297,32 @@ class RealisDanceReleaseSampler(io.ComfyNode):
                 "inputs. Any MODEL patch (LoRA, shift, compile) applies as with KSampler."
             ),
             inputs=[
-                io.Model.Input("model"),
-                io.Conditioning.Input("positive"),
-                io.Conditioning.Input("negative"),
+                io.Model.Input("model", tooltip="RealisDance-DiT (MODEL), with any patches (LoRA, shift, ...)."),
+                io.Conditioning.Input("positive", tooltip="positive of RealisDance To Video."),
+                io.Conditioning.Input("negative", tooltip="negative of RealisDance To Video."),
                 io.Latent.Input("latent", tooltip="From RealisDance To Video (or a start latent with denoise < 1)."),
-                io.Int.Input("seed", default=1024, min=0, max=2**63 - 1, control_after_generate=True),
-                io.Int.Input("steps", default=40, min=1, max=1000),
-                io.Float.Input("cfg", default=2.0, min=0.0, max=100.0, step=0.1, round=0.01),
-                io.Float.Input("denoise", default=1.0, min=0.01, max=1.0, step=0.01),
+                io.Int.Input(
+                    "seed",
+                    default=1024,
+                    min=0,
+                    max=2**63 - 1,
+                    control_after_generate=True,
+                    tooltip="Noise seed (1024 in the release).",
+                ),
+                io.Int.Input("steps", default=40, min=1, max=1000, tooltip="Solver steps (40 in the release)."),
+                io.Float.Input(
+                    "cfg", default=2.0, min=0.0, max=100.0, step=0.1, round=0.01, tooltip="Guidance (2 in the release)."
+                ),
+                io.Float.Input(
+                    "denoise",
+                    default=1.0,
+                    min=0.01,
+                    max=1.0,
+                    step=0.01,
+                    tooltip="Below 1: start part-way down a longer schedule from the given latent.",
+                ),
             ],
-            outputs=[io.Latent.Output(display_name="LATENT")],
+            outputs=[io.Latent.Output(display_name="LATENT", tooltip="Wan 2.1 video latent for VAE Decode.")],
         )
 
     @classmethod

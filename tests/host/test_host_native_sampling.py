@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from host_env import TINY_RELEASE, make_base_dir, run_driver
+from host_env import make_base_dir, run_driver
 from safetensors.torch import load_file, save_file
 
 NATIVE_RELEASE = "TinyNative"
