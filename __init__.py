@@ -18,12 +18,16 @@ if _PACK_DIR not in sys.path:
 
 WEB_DIRECTORY = "./js"
 
-try:
-    from .nodes import comfy_entrypoint  # noqa: E402
-except ModuleNotFoundError as err:
-    # Outside ComfyUI there is nothing to register: pytest, for one, imports this file as the package of the
-    # repository root. Inside ComfyUI these modules always exist, so any failure there still surfaces in full.
-    if err.name not in ("comfy", "comfy_api", "folder_paths"):
-        raise
-else:
-    __all__ = ["WEB_DIRECTORY", "comfy_entrypoint"]
+
+# ComfyUI always imports the pack as a package. pytest imports this file as a plain module (no package) when the
+# checkout's folder name is no Python identifier, e.g. the README's "ComfyUI-RealisDance": nothing to register then.
+if __package__:
+    try:
+        from .nodes import comfy_entrypoint
+    except ModuleNotFoundError as err:
+        # Outside ComfyUI there is nothing to register: pytest, for one, imports this file as the package of the
+        # repository root. Inside ComfyUI these modules always exist, so any failure there still surfaces in full.
+        if err.name not in ("comfy", "comfy_api", "folder_paths"):
+            raise
+    else:
+        __all__ = ["WEB_DIRECTORY", "comfy_entrypoint"]

@@ -106,3 +106,23 @@ def test_only_nodes_host_imports_comfyui_and_nothing_imports_top_level_nodes():
     found = {path.name: _absolute_imports(path) & HOST_MODULES for path in files}
     assert found.pop("host.py") and "nodes" not in _absolute_imports(REPO_ROOT / "nodes" / "host.py")
     assert not any(found.values()), f"only nodes/host.py may import ComfyUI: {found}"
+
+
+def test_the_tests_run_from_a_checkout_named_as_the_readme_says(tmp_path):
+    """`git clone ... ComfyUI-RealisDance` gives a folder name that is no Python identifier; pytest then imports the
+    root __init__.py as a plain module, which must not fail (it did: "attempted relative import")."""
+    import shutil
+    import subprocess
+
+    checkout = tmp_path / "ComfyUI-RealisDance"
+    ignore = shutil.ignore_patterns(".git", "__pycache__", ".pytest_cache", "outputs", ".ruff_cache")
+    shutil.copytree(REPO_ROOT, checkout, ignore=ignore, symlinks=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_pack_loading.py", "-k", "core"],
+        cwd=checkout,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert " passed" in proc.stdout
