@@ -1,7 +1,8 @@
 """A tiny executor for API-format prompts: ``{id: {"class_type": str, "inputs": {name: value | [id, index]}}}``.
 
 Validation follows the host's rules and error type names: required inputs present, links point at an existing
-node output of a matching type, combo values among the options, numbers converted and within min/max. Execution
+node output of a matching type, combo values among the options (as hosts from v0.28 on check V3 combos; 0.3.64
+did not), numbers converted and within min/max. Execution
 runs the dependencies of the target nodes (the output nodes by default) in order, clears the interrupt flag when
 a prompt starts and checks it before every node, as the host does.
 """

@@ -63,8 +63,14 @@ def test_a_missing_input_is_refused_with_400_naming_our_node(comfy_server):
 
 
 def test_a_value_outside_a_combo_fails_in_our_node_with_one_clear_sentence(comfy_server):
-    """ComfyUI 0.3.64 does not check V3 combo values when validating (the double does), so our node must."""
+    """v0.28 checks V3 combo values when validating (as the double does): HTTP 400 naming our node and input.
+    0.3.64 did not, so there our node must refuse the value itself, in one sentence."""
     status, queued = comfy_server.request("/prompt", {"prompt": _loader_graph(dtype="fp33")})
+    if status == 400:
+        (error,) = queued["node_errors"]["1"]["errors"]
+        assert queued["node_errors"]["1"]["class_type"] == LOADER
+        assert error["type"] == "value_not_in_list" and error["extra_info"]["input_name"] == "dtype", error
+        return
     assert status == 200, queued
     entry = comfy_server.wait_for_history(queued["prompt_id"])
     (error,) = [data for event, data in entry["status"]["messages"] if event == "execution_error"]
