@@ -1,12 +1,16 @@
-"""The bundled workflows: each API workflow validates and EXECUTES in the ComfyUI double on the tiny release (pose
-assets: the procedural body models, GVHMR file and DWPose graphs of tests/pose_assets.py), and each UI workflow is
-its API twin as the frontend saves it (same nodes, links and widget values in order)."""
+"""The bundled workflows: each API workflow validates in the ComfyUI double and EXECUTES there up to the native
+model (the double cannot build ComfyUI's Wan classes: the loader of the MODEL, the sampler and what follows run in
+tests/host on a real ComfyUI), on the tiny release (pose assets: the procedural body models, GVHMR file and DWPose
+graphs of tests/pose_assets.py); each UI workflow is its API twin as the frontend saves it (same nodes, links and
+widget values in order) and is what scripts/build_workflows.py writes from the twin."""
 
 from __future__ import annotations
 
 import copy
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,8 +22,11 @@ from realisdance.tiny import build_tiny_release
 
 pytest_plugins = ["comfy_double.fixtures"]
 
-WORKFLOWS = Path(__file__).resolve().parents[1] / "workflows"
-API = sorted(WORKFLOWS.glob("*.api.json"))
+REPO = Path(__file__).resolve().parents[1]
+API = sorted((REPO / "workflows" / "api").glob("*.api.json"))
+UI = REPO / "example_workflows"
+# Nodes that need the real host's model classes: the double stops before them.
+HOST_ONLY = {"RealisDanceLoadModel", "RealisDanceReleaseSampler"}
 # Release-sized settings turned down for a CPU run (by input name, widget values only).
 SHRINK = {"steps": 2, "num_frames": 5, "max_area": 32 * 56, "iterations": 5}
 
@@ -34,7 +41,8 @@ def _is_link(value) -> bool:
 
 @pytest.fixture(scope="module")
 def tiny_release(tmp_path_factory):
-    return build_tiny_release(tmp_path_factory.mktemp("wf") / "release")
+    # Native widths (umT5 4096, CLIP 1280): RealisDance To Video builds conditioning for ComfyUI's Wan classes.
+    return build_tiny_release(tmp_path_factory.mktemp("wf") / "release", variant="native-I2V")
 
 
 @pytest.fixture(scope="module")
@@ -69,41 +77,68 @@ def host(comfy, tiny_release, demo_media, body_models):
     return comfy
 
 
-# The saved video's size (width, height) per workflow at SHRINK's max_area of 32*56 px, from the pose videos' aspect:
+# The resolved video size (width, height) per workflow at SHRINK's max_area of 32*56 px, from the pose videos' aspect:
 # 448x256 demo poses give sides 56 and 32, in multiples of 16 with halves to even (3.5 -> 4): 64x32. The GVHMR
 # stand-in renders at 64x80 (4:5): sides 37.9 x 47.3 -> 2.4 and 3.0 sixteens -> 32x48.
 VIDEO_SIZES = {"reference_pose_to_video.api.json": (64, 32), "pose_gvhmr_to_video.api.json": (32, 48)}
 
 
-def test_the_bundled_workflows_have_ui_twins():
+def _ui_path(api_path: Path) -> Path:
+    return UI / api_path.name.replace(".api.json", ".json")
+
+
+def test_the_bundled_workflows_have_ui_twins_served_as_templates():
     assert "reference_pose_to_video.api.json" in [p.name for p in API]
     for path in API:
-        assert path.with_name(path.name.replace(".api.json", ".json")).is_file()
+        assert _ui_path(path).is_file()
+    # ComfyUI serves <pack>/{example_workflows,workflows,...}/*.json as templates: no API twin may sit there.
+    for folder in ("example_workflows", "example", "examples", "workflow", "workflows"):
+        assert not list((REPO / folder).glob("*.api.json")), folder
+
+
+def test_the_ui_workflows_are_what_the_builder_writes():
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "build_workflows.py"), "--check"], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr + " (run: python scripts/build_workflows.py)"
 
 
 @pytest.mark.parametrize("path", API, ids=lambda p: p.name)
-def test_api_workflow_validates_and_runs_to_a_saved_mp4(host, path):
+def test_ui_workflow_nodes_do_not_overlap_and_open_readable(path):
+    ui = _load(_ui_path(path))
+    boxes = [(n["pos"][0], n["pos"][1], n["size"][0], n["size"][1]) for n in ui["nodes"]]
+    for i, (x, y, w, h) in enumerate(boxes):
+        for x2, y2, w2, h2 in boxes[i + 1 :]:
+            assert x + w <= x2 or x2 + w2 <= x or y + h <= y2 or y2 + h2 <= y, (boxes[i], (x2, y2, w2, h2))
+    assert ui["extra"]["ds"]["scale"] >= 0.75  # the frontend draws no text on nodes at low zoom
+    assert all(n["size"][0] >= 400 for n in ui["nodes"])  # our one-line footers fit
+
+
+@pytest.mark.parametrize("path", API, ids=lambda p: p.name)
+def test_api_workflow_validates_and_runs_to_the_native_model(host, path):
     prompt = _load(path)
     targets, _ = host.validate(prompt)  # as released: release-sized settings, every node id and input known
     assert targets == [i for i, n in prompt.items() if n["class_type"] == "SaveVideo"]
+    assert {n["class_type"] for n in prompt.values()} >= HOST_ONLY  # the native path
 
     small = copy.deepcopy(prompt)
     for node in small.values():
         for name, value in SHRINK.items():
             if name in node["inputs"] and not _is_link(node["inputs"][name]):
                 node["inputs"][name] = value
-    result = host.run(small).raise_error()
-    (save_id,) = targets
-    saved = result.ui[save_id]["images"][0]
-    video = host.base_dir / "output" / saved["subfolder"] / saved["filename"]
-    from realisdance.video import probe_video
-
-    info = probe_video(video)
-    assert (info.frame_count, info.fps) == (5, 16.0)
-    assert (info.width, info.height) == VIDEO_SIZES[path.name]
+    (to_video,) = [i for i, n in small.items() if n["class_type"] == "RealisDanceToVideo"]
+    result = host.run(small, targets=[to_video]).raise_error()
+    positive, negative, latent, width, height, frames = result.outputs[to_video]
+    assert (width, height, frames) == (*VIDEO_SIZES[path.name], 5)
+    assert latent["samples"].shape == (1, 16, 2, height // 8, width // 8) and not latent["samples"].any()
+    for conditioning in (positive, negative):
+        ((text, options),) = conditioning
+        assert text.shape == (1, 512, 4096)
+        assert options["realisdance_pose"].shape == (1, 32, 2, height // 8, width // 8)
+        assert options["concat_latent_image"].shape == (1, 16, 2, height // 8, width // 8)
+        assert options["clip_vision_output"].penultimate_hidden_states.shape == (1, 257, 1280)
+    assert result.ui[to_video]["realisdance_summary"][0].startswith(f"{width}x{height}, 5 frames")
     for node_id, node in small.items():
-        if node["class_type"] in ("RealisDanceConditions", "RealisDanceSampler", "RealisDanceDecode"):
-            assert result.ui[node_id]["realisdance_summary"][0]
         if node["class_type"] == "RealisDanceRenderPose":  # the pose part really ran on the GVHMR stand-in
             smpl_cs, hands = result.outputs[node_id]
             width, height = WORKFLOW_MOTION_SIZE
@@ -143,9 +178,11 @@ def _ui_as_api(ui: dict, classes: dict, widget_type: type) -> dict:
 @pytest.mark.parametrize("path", API, ids=lambda p: p.name)
 def test_ui_workflow_is_the_api_twin(host, path):
     api = _load(path)
-    ui = _load(path.with_name(path.name.replace(".api.json", ".json")))
+    ui = _load(_ui_path(path))
     converted = _ui_as_api(ui, host.nodes.NODE_CLASS_MAPPINGS, host.io.WidgetInput)
     assert converted == {k: {"class_type": v["class_type"], "inputs": v["inputs"]} for k, v in api.items()}
+    titles = {str(n["id"]): n.get("title", n["type"]) for n in ui["nodes"] if n["type"] != "Note"}
+    assert titles == {k: v.get("_meta", {}).get("title", v["class_type"]) for k, v in api.items()}
     # Every link is listed once on both ends, with the type of its origin output.
     for link_id, origin, slot, target, target_slot, io_type in ui["links"]:
         nodes = {n["id"]: n for n in ui["nodes"]}

@@ -33,7 +33,9 @@ def host():
 def tiny_release(host, tmp_path_factory) -> Path:
     from realisdance.tiny import build_tiny_release
 
-    return build_tiny_release(tmp_path_factory.mktemp("tiny") / "release")
+    # The native-width tiny release: the host's own Wan classes (RealisDance-DiT Loader (MODEL)) can hold it, and
+    # the pipeline-path nodes load it as well.
+    return build_tiny_release(tmp_path_factory.mktemp("tiny") / "release", variant="native-I2V")
 
 
 @pytest.fixture(scope="session")

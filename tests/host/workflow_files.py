@@ -16,7 +16,8 @@ import pytest
 from host_env import REPO_ROOT, TINY_RELEASE, copy_into
 from pose_assets import place_pose_files
 
-WORKFLOWS = REPO_ROOT / "workflows"
+API_WORKFLOWS = REPO_ROOT / "workflows" / "api"  # API twins, for scripted runs (not served as templates)
+UI_WORKFLOWS = REPO_ROOT / "example_workflows"  # the templates ComfyUI serves
 
 # Inputs turned down for a CPU run, by input name, wherever they appear (only when present).
 # (No width/height: the GVHMR stand-in is small already, and another size must keep its aspect ratio.)
@@ -31,24 +32,20 @@ POSE_FILES = {
 # A slow graph for the interrupt test: the sampler's steps raised to this.
 MANY_STEPS = 5000
 
-NO_WORKFLOWS = [pytest.param("none", marks=pytest.mark.skip("no bundled workflows yet (workflows/)"))]
+NO_WORKFLOWS = [pytest.param("none", marks=pytest.mark.skip("no bundled workflows yet (workflows/api/)"))]
 
 
 def api_workflows() -> dict[str, dict]:
-    """name -> API-format prompt, for every workflows/*.api.json."""
+    """name -> API-format prompt, for every workflows/api/*.api.json."""
     return {
         path.name.removesuffix(".api.json"): json.loads(path.read_text(encoding="utf-8"))
-        for path in sorted(WORKFLOWS.glob("*.api.json"))
+        for path in sorted(API_WORKFLOWS.glob("*.api.json"))
     }
 
 
 def ui_workflows() -> dict[str, dict]:
-    """name -> UI-format workflow, for every workflows/*.json that is not an API twin."""
-    return {
-        path.stem: json.loads(path.read_text(encoding="utf-8"))
-        for path in sorted(WORKFLOWS.glob("*.json"))
-        if not path.name.endswith(".api.json")
-    }
+    """name -> UI-format workflow, for every example_workflows/*.json."""
+    return {path.stem: json.loads(path.read_text(encoding="utf-8")) for path in sorted(UI_WORKFLOWS.glob("*.json"))}
 
 
 def shrunk(prompt: dict, **overrides) -> dict:
