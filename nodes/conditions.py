@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from realisdance.encoders import VideoVAE
+from realisdance.encoders.chunk_hooks import chunk_count, on_every_chunk
 from realisdance.errors import InputError
 from realisdance.memory.vae_stage import encode_room_needed, encode_tiling
 from realisdance.memory.weights import module_bytes
@@ -47,6 +50,31 @@ def encode_plan(vae, clip, prepared):
     job = job_size(prepared)
     host.make_room(encode_room_needed(weights, job, vae.dtype))
     return encode_tiling(host.free_device_bytes(), weights, job, vae.dtype)
+
+
+@contextmanager
+def chunk_progress(core_vae, total: int):
+    """A progress bar that ticks on every VAE chunk (see ``realisdance.encoders.chunk_hooks``) and honours Cancel
+    before each one; tiled runs take ``total`` chunks per tile, so the total grows as they run."""
+    report = host.progress_reporter(total)
+    done = 0
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        report(done, max(done, total))
+
+    with on_every_chunk(interop.chunk_module(core_vae), tick):
+        yield
+
+
+def encode_progress(core_vae, prepared, streams: int):
+    """The node's progress bar over the VAE encodes (one tick per VAE chunk) and Cancel within one chunk.
+
+    Untiled: each pose stream and the grey video take one chunk per latent frame, the reference and the grey
+    reference one each.
+    """
+    return chunk_progress(core_vae, (streams + 1) * chunk_count(prepared.num_frames) + 2)
 
 
 class RealisDanceConditions(io.ComfyNode):
@@ -159,7 +187,7 @@ class RealisDanceConditions(io.ComfyNode):
             dwpose_video = load_pose_video(dwpose, num_frames, size=(prepared.height, prepared.width), fps=pose_fps)
         host.throw_if_interrupted()
         tiling = encode_plan(core_vae, clip, prepared)
-        with host.on_compute_device(core_vae, clip):
+        with host.on_compute_device(core_vae, clip), encode_progress(core_vae, prepared, signature.pose_streams):
             conditions = build_conditions(
                 prepared, core_vae, signature, text, negative_text, clip, dwpose_video, tiling=tiling
             )

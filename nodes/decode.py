@@ -14,6 +14,7 @@ from realisdance.memory.weights import module_bytes
 from realisdance.pipeline.latents import from_comfy_latent
 
 from . import host, interop
+from .conditions import chunk_progress
 from .host import io
 
 TILING_MODES = ["auto", "off", "on"]
@@ -102,7 +103,7 @@ class RealisDanceDecode(io.ComfyNode):
         host.throw_if_interrupted()
         started = time.perf_counter()
         try:
-            with host.on_compute_device(core_vae):
+            with host.on_compute_device(core_vae), chunk_progress(core_vae, latents.shape[2]):
                 frames = decode_frames(core_vae, latents, plan)
         except RuntimeError as error:
             if not is_out_of_memory(error):

@@ -139,6 +139,13 @@ class NativeWanVAE:
         return self
 
 
+def chunk_module(vae) -> torch.nn.Module | None:
+    """The torch module whose encoder / decoder run once per chunk (``realisdance.encoders.chunk_hooks``)."""
+    if isinstance(vae, NativeWanVAE):
+        return getattr(vae.vae, "first_stage_model", None)
+    return getattr(vae, "module", None)
+
+
 def video_vae(value):
     """Our VideoVAE or a wrapped native Wan 2.1 VAE."""
     if isinstance(value, VideoVAE):

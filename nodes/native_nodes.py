@@ -26,7 +26,7 @@ from realisdance.pipeline.preprocess import (
 )
 
 from . import host, interop
-from .conditions import encode_plan
+from .conditions import encode_plan, encode_progress
 from .host import io
 
 LATENT_CHANNELS = 16
@@ -256,7 +256,7 @@ class RealisDanceToVideo(io.ComfyNode):
             dwpose_video = load_pose_video(dwpose, num_frames, size=(prepared.height, prepared.width), fps=pose_fps)
         host.throw_if_interrupted()
         tiling = encode_plan(core_vae, clip, prepared)
-        with host.on_compute_device(core_vae, clip):
+        with host.on_compute_device(core_vae, clip), encode_progress(core_vae, prepared, streams):
             conditions = build_conditions(
                 prepared, core_vae, signature, text, negative_text, clip, dwpose_video, tiling=tiling
             )

@@ -140,3 +140,35 @@ def test_previews_follow_the_hosts_preview_method_and_never_change_the_result(co
     events = [e for e in comfy.progress_events if e.node_id == "sample"]
     assert len(events) == STEPS and all(e.preview is None for e in events)
     torch.testing.assert_close(without, with_previews, rtol=0, atol=0)
+
+
+def test_the_condition_encodes_show_progress_and_stop_within_one_vae_chunk_on_cancel(comfy, pack):
+    done = comfy.run(full_graph(), targets=["cond"]).raise_error()
+    ticks = [(e.value, e.total) for e in comfy.progress_events if e.node_id == "cond"]
+    # 2 pose streams + the grey video, 2 latent frames each, + the reference and the grey reference: 8 VAE chunks
+    assert ticks[-1] == (8, 8) and [value for value, _ in ticks if value] == list(range(1, 9)), ticks
+    assert done.outputs["cond"]
+
+    comfy.progress_events.clear()
+
+    def hook(value, total, preview, node_id=None):
+        node_id = node_id or comfy.utils.EXECUTING_NODE
+        comfy.progress_events.append((node_id, value))
+        if node_id == "cond" and value == 2:  # Cancel pressed while the second chunk is about to run
+            comfy.interrupt()
+
+    comfy.utils.set_progress_bar_global_hook(hook)
+    result = comfy.run(full_graph(), targets=["cond"], cached=False)
+    comfy.utils.set_progress_bar_global_hook(None)
+    assert (result.status, result.error_node) == ("interrupted", "cond")
+    assert max(value for node, value in comfy.progress_events if node == "cond") == 2
+    again = comfy.run(full_graph(), targets=["cond"]).raise_error()  # the VAE's chunk cache was left clean
+    assert again.outputs["cond"][0].pose.shape == done.outputs["cond"][0].pose.shape
+
+
+def test_a_run_prints_no_library_chatter(comfy, pack, capfd):
+    """diffusers warned on every run ("Attention backends are an experimental feature", "modules that should be
+    kept in float32"); neither says anything a user can act on."""
+    comfy.run(full_graph(), targets=["cond"]).raise_error()
+    err = capfd.readouterr().err
+    assert "experimental feature" not in err and "kept in float32" not in err, err

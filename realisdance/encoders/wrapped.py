@@ -19,5 +19,8 @@ class WrappedModule:
         return next(self.module.parameters()).dtype
 
     def to(self, device=None, dtype=None):
-        self.module.to(device=device, dtype=dtype)
+        moves = {k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None}
+        # torch's own .to: diffusers' override warns about fp32-kept modules whenever a dtype keyword is present,
+        # even None, and the encoders keep none.
+        torch.nn.Module.to(self.module, **moves)
         return self

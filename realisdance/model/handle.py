@@ -8,6 +8,7 @@ from the weights.
 from __future__ import annotations
 
 import importlib.util
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,11 +66,17 @@ def set_attention(model: torch.nn.Module, attention: str) -> None:
     have none, so a model loaded with 'sdpa' after one loaded with 'sage' would otherwise silently run sage.
     """
     check_attention(attention)
+    # diffusers warns that attention backends are experimental on every call: once per load is noise, not news.
+    modeling_logger = logging.getLogger("diffusers.models.modeling_utils")
+    level = modeling_logger.level
+    modeling_logger.setLevel(logging.ERROR)
     try:
         model.set_attention_backend(ATTENTION_BACKENDS[attention])
     except (RuntimeError, ValueError, ImportError) as err:
         # e.g. the package is present but too old, or built for another GPU / CUDA version.
         raise InputError(f"attention backend '{attention}' cannot be used here ({err}). Choose 'sdpa'.") from err
+    finally:
+        modeling_logger.setLevel(level)
 
 
 def storage_dtype_name(model: torch.nn.Module) -> str:
