@@ -30,6 +30,7 @@ __all__ = [
     "MODEL_FOLDER",
     "ComfyExtension",
     "clip_vision_output",
+    "optional_schema_fields",
     "RealisDanceClipVision",
     "RealisDanceConditions",
     "RealisDanceModel",
@@ -176,6 +177,14 @@ def resolve_model_path(choice: str, folder_name: str = DIFFUSION_MODELS) -> str:
             f"refresh the node (R) after moving files."
         )
     return path
+
+
+_SCHEMA_FIELDS = frozenset(getattr(io.Schema, "__dataclass_fields__", {}))
+
+
+def optional_schema_fields(**fields) -> dict:
+    """Schema fields newer hosts understand (e.g. ``search_aliases`` from v0.28), dropped on hosts without them."""
+    return {name: value for name, value in fields.items() if name in _SCHEMA_FIELDS}
 
 
 def clip_vision_output(penultimate_hidden_states: torch.Tensor):

@@ -43,6 +43,9 @@ class RealisDanceLoadModel(io.ComfyNode):
             node_id="RealisDanceLoadModel",
             display_name="RealisDance-DiT Loader (MODEL)",
             category="RealisDance",
+            **host.optional_schema_fields(
+                search_aliases=["Load Diffusion Model RealisDance", "RealisDance UNET loader", "Wan animate model"]
+            ),
             description=(
                 "Loads RealisDance-DiT as a native ComfyUI MODEL (ComfyUI's own Wan 2.1 DiT plus the pose and "
                 "reference modules): the stock KSampler, LoRA loaders, shift nodes, torch.compile and the host's "
@@ -127,6 +130,9 @@ class RealisDanceToVideo(io.ComfyNode):
             node_id="RealisDanceToVideo",
             display_name="RealisDance To Video",
             category="RealisDance",
+            **host.optional_schema_fields(
+                search_aliases=["RealisDance conditioning", "pose to video", "character animation", "dance"]
+            ),
             description=(
                 "Builds RealisDance-DiT's conditions exactly as the release does (16 fps resampling, size from the "
                 "pose video at about max_area pixels, grey I2V condition, CLIP of the uncropped reference) and puts "
@@ -290,6 +296,7 @@ class RealisDanceReleaseSampler(io.ComfyNode):
             node_id="RealisDanceReleaseSampler",
             display_name="RealisDance Sampler (release preset)",
             category="RealisDance",
+            **host.optional_schema_fields(search_aliases=["RealisDance KSampler", "release sampler"]),
             description=(
                 "ComfyUI's sampling with the release's solver: flow-UniPC on the release's sigma grid with the "
                 "model's shift (the release folder's, or a shift node's), integer timesteps and unit start noise; "

@@ -333,6 +333,7 @@ class Schema:
     is_api_node: bool = False
     not_idempotent: bool = False
     enable_expand: bool = False
+    search_aliases: list[str] = field(default_factory=list)  # v0.28 and later (the double follows the newest host)
 
     def finalize(self) -> None:
         """What the host adds: hidden prompt/extra_pnginfo for output nodes, ids for outputs without one."""
@@ -423,4 +424,5 @@ def node_info(cls: type[ComfyNode]) -> dict[str, Any]:
         "output_node": schema.is_output_node,
         "deprecated": schema.is_deprecated,
         "experimental": schema.is_experimental,
+        "search_aliases": schema.search_aliases or None,
     }
