@@ -32,8 +32,16 @@ def test_the_ui_registers_our_node_types_and_runs_our_extension(page):
     assert sorted(page["decorated"]) == page["ours"]  # beforeRegisterNodeDef saw every one of our nodes
 
 
-def test_the_summary_footer_shows_the_latest_line_and_grows_the_node_once(page):
-    assert page["footer"] == {"summary": "again", "grew": 18}
+@pytest.mark.parametrize("renderer", ["classic", "vue"])
+def test_the_summary_shows_in_the_hosts_text_preview_and_is_never_saved(page, renderer):
+    """The latest line, in the host's own text preview widget (a widget: the Vue renderer draws it too), and the
+    node's saved widget values unchanged; a "; " separates rows."""
+    check = page[renderer]
+    if renderer == "vue":
+        assert check["vue_enabled"] is True
+    assert check["summary"] == "64x112, 5 frames; plan: resident"
+    assert check["widget"] == "64x112, 5 frames\nplan: resident", check
+    assert check["values_unchanged"] and check["in_dom"], check
 
 
 @pytest.mark.parametrize("name", sorted(ui_workflows()) or NO_WORKFLOWS)

@@ -77,18 +77,8 @@ async def check(job: dict, port: int) -> dict:
                 f"{types}.filter(t => t in window.LiteGraph.registered_node_types)"
             )
             report["decorated"] = await page.evaluate("window.__realisdance_node_types ?? []")
-            report["footer"] = await page.evaluate(
-                f"""(() => {{
-                  const node = window.LiteGraph.createNode({json.dumps(job["node_types"][0])});
-                  {APP}.graph.add(node);
-                  const before = node.size[1];
-                  node.onExecuted({{realisdance_summary: ["64x112, 5 frames"]}});
-                  node.onExecuted({{realisdance_summary: ["again"]}});
-                  const result = {{summary: node.realisdanceSummary, grew: node.size[1] - before}};
-                  {APP}.graph.remove(node);
-                  return result;
-                }})()"""
-            )
+            report["classic"] = await _summary_check(page, job["node_types"])
+            report["vue"] = await _with_vue_nodes(page, job["node_types"])
             report["prompts"] = {}
             for name, workflow in job["workflows"].items():
                 report["prompts"][name] = await page.evaluate(
@@ -96,6 +86,54 @@ async def check(job: dict, port: int) -> dict:
                     f" return (await {APP}.graphToPrompt()).output; }})()"
                 )
     return report
+
+
+SUMMARY_LINE = "64x112, 5 frames; plan: resident"
+
+
+async def _summary_check(page, node_types) -> dict:
+    """Our summary after a run, on a node of ours placed on the canvas: where it shows, and that saving the node
+    keeps its widget values as they were."""
+    node_type = "RealisDanceToVideo" if "RealisDanceToVideo" in node_types else node_types[0]
+    return await page.evaluate(
+        f"""(async () => {{
+          const node = window.LiteGraph.createNode({json.dumps(node_type)});
+          {APP}.graph.add(node);
+          const values = JSON.stringify(node.serialize().widgets_values);
+          const before = node.size[1];
+          node.onExecuted({{realisdance_summary: ["first"]}});
+          node.onExecuted({{realisdance_summary: [{json.dumps(SUMMARY_LINE)}]}});
+          {APP}.graph.setDirtyCanvas(true, true);
+          await new Promise(r => setTimeout(r, 1500));
+          const preview = (node.widgets ?? []).find(w => w.type === "textPreview" || w.name === "preview_text");
+          const shown = [...document.querySelectorAll("textarea, [contenteditable], .p-textarea, div, span")]
+            .some(el => (el.value ?? el.textContent ?? "").includes("plan: resident"));
+          const result = {{
+            summary: node.realisdanceSummary,
+            widget: preview ? String(preview.value) : null,
+            grew: node.size[1] - before,
+            values_unchanged: JSON.stringify(node.serialize().widgets_values) === values,
+            in_dom: shown,
+          }};
+          {APP}.graph.remove(node);
+          return result;
+        }})()"""
+    )
+
+
+async def _with_vue_nodes(page, node_types) -> dict:
+    """The same check under the Vue node renderer ("Nodes 2.0"), switched on through the settings API."""
+    await page.evaluate(
+        f"(async () => {{ const s = {APP}.extensionManager?.setting ?? null;"
+        " if (s) await s.set('Comfy.VueNodes.Enabled', true);"
+        f" else await {APP}.ui.settings.setSettingValueAsync('Comfy.VueNodes.Enabled', true); }})()"
+    )
+    await asyncio.sleep(2.0)
+    result = await _summary_check(page, node_types)
+    result["vue_enabled"] = await page.evaluate(
+        f"(() => {{ const s = {APP}.extensionManager?.setting; return s ? s.get('Comfy.VueNodes.Enabled') : null; }})()"
+    )
+    return result
 
 
 def main(job_path: str) -> None:
