@@ -3,6 +3,8 @@
     python scripts/build_workflows.py            # (re)write every UI workflow
     python scripts/build_workflows.py --check    # exit 1 when a UI workflow is not what its API twin gives
 
+Each UI workflow gets its template thumbnail ``<name>.jpg`` beside it, drawn from the graph.
+
 Source of truth: ``workflows/api/<name>.api.json`` (the API prompt; ``_meta.title`` names a node on the canvas) and
 ``workflows/api/<name>.notes.json`` (``[{"title", "text", "column"}]``: Note nodes above the given column). The
 layout is computed: one column per dependency depth, nodes stacked with heights from their sockets and widgets, so
@@ -178,6 +180,44 @@ def build_ui(prompt: dict, notes: list[dict], schemas: _Schemas) -> dict:
     }
 
 
+THUMBNAIL_SIZE = (768, 432)
+COLOURS = {"RealisDance": (232, 93, 117), "Note": (90, 90, 70), "other": (78, 205, 196)}
+
+
+def thumbnail(ui: dict):
+    """The template browser's picture: the graph's nodes and links, titled, on the canvas colour (Pillow only)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    nodes = [n for n in ui["nodes"] if n["type"] != "Note"]
+    left = min(n["pos"][0] for n in nodes)
+    top = min(n["pos"][1] for n in nodes)
+    right = max(n["pos"][0] + n["size"][0] for n in nodes)
+    bottom = max(n["pos"][1] + n["size"][1] for n in nodes)
+    margin = 24
+    scale = min((THUMBNAIL_SIZE[0] - 2 * margin) / (right - left), (THUMBNAIL_SIZE[1] - 2 * margin) / (bottom - top))
+    image = Image.new("RGB", THUMBNAIL_SIZE, (29, 27, 46))
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=max(9, int(26 * scale)))
+
+    def box(node):
+        x, y = (node["pos"][0] - left) * scale + margin, (node["pos"][1] - top) * scale + margin
+        return x, y, x + node["size"][0] * scale, y + node["size"][1] * scale
+
+    by_id = {n["id"]: n for n in nodes}
+    for _, origin, _, target, _, _ in ui["links"]:
+        a, b = box(by_id[origin]), box(by_id[target])
+        draw.line([(a[2], (a[1] + a[3]) / 2), (b[0], (b[1] + b[3]) / 2)], fill=(150, 150, 170), width=2)
+    for node in nodes:
+        x0, y0, x1, y1 = box(node)
+        kind = "RealisDance" if node["type"].startswith("RealisDance") else "other"
+        draw.rounded_rectangle([x0, y0, x1, y1], radius=6, fill=(53, 53, 70), outline=COLOURS[kind], width=2)
+        title = node.get("title") or node["type"].removeprefix("RealisDance")
+        while title and draw.textlength(title, font=font) > x1 - x0 - 10:
+            title = title[:-1]
+        draw.text((x0 + 6, y0 + 4), title, fill=(240, 240, 240), font=font)
+    return image
+
+
 def expected_files() -> dict[Path, str]:
     files = {}
     with _Schemas() as schemas:
@@ -197,11 +237,14 @@ def main(argv=None) -> int:
     stale = []
     for path, text in expected_files().items():
         current = path.read_text(encoding="utf-8") if path.is_file() else None
-        if current != text:
+        picture = path.with_suffix(".jpg")
+        if current != text or not picture.is_file():
             stale.append(path)
             if not args.check:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(text, encoding="utf-8")
+                # JPEG bytes vary with the Pillow version, so --check asks only that the picture exists.
+                thumbnail(json.loads(text)).save(picture, quality=88)
     for path in stale:
         print(("stale: " if args.check else "wrote: ") + str(path.relative_to(REPO)))
     return 1 if args.check and stale else 0
