@@ -31,6 +31,7 @@ __all__ = [
     "ComfyExtension",
     "clip_vision_output",
     "optional_schema_fields",
+    "peak_device_memory",
     "RealisDanceClipVision",
     "RealisDanceConditions",
     "RealisDanceModel",
@@ -263,6 +264,25 @@ def on_compute_device(*wrappers, work_bytes: int = 0) -> Iterator[None]:
             wrapper.to(home)
         if moved:
             model_management.soft_empty_cache()
+
+
+class _Peak:
+    bytes: int | None = None
+
+
+@contextmanager
+def peak_device_memory() -> Iterator[_Peak]:
+    """The compute device's peak allocated bytes during the block (``.bytes``; None on a CPU)."""
+    peak = _Peak()
+    device = compute_device()
+    cuda = getattr(device, "type", None) == "cuda" and torch.cuda.is_available()
+    if cuda:
+        torch.cuda.reset_peak_memory_stats(device)
+    try:
+        yield peak
+    finally:
+        if cuda:
+            peak.bytes = int(torch.cuda.max_memory_allocated(device))
 
 
 def release_cached_memory() -> None:

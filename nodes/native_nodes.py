@@ -11,6 +11,8 @@ schemas load everywhere, the test double included.
 
 from __future__ import annotations
 
+import time
+
 import torch
 
 from realisdance.encoders.vae import denormalize_latents
@@ -25,7 +27,7 @@ from realisdance.pipeline.preprocess import (
     prepare_inputs,
 )
 
-from . import host, interop
+from . import host, interop, native_memory
 from .conditions import encode_plan, encode_progress
 from .host import io
 
@@ -342,7 +344,17 @@ class RealisDanceReleaseSampler(io.ComfyNode):
                 "the release preset samples RealisDance-DiT only; load the model with 'RealisDance-DiT Loader "
                 "(MODEL)' (other models: use KSampler)."
             )
-        return io.NodeOutput(sample_release(model, positive, negative, latent, seed, steps, cfg, denoise))
+        diffusion_model = model.get_model_object("diffusion_model")
+        reference = positive[0][1].get("realisdance_reference") if positive else None
+        job = native_memory.job_of(latent["samples"], reference, cfg)
+        advice = native_memory.advice(diffusion_model, job, host.free_device_bytes())
+        started = time.perf_counter()
+        with host.peak_device_memory() as peak:
+            out = sample_release(model, positive, negative, latent, seed, steps, cfg, denoise)
+        line = f"{steps} steps, CFG {cfg:g}, {time.perf_counter() - started:.1f} s; memory: {advice}"
+        if peak.bytes is not None:
+            line += f"; measured peak {peak.bytes / 2**30:.1f} GiB"
+        return io.NodeOutput(out, ui={"realisdance_summary": [line]})
 
 
 NODES: list[type[io.ComfyNode]] = [RealisDanceLoadModel, RealisDanceToVideo, RealisDanceReleaseSampler]
