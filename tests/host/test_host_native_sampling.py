@@ -8,8 +8,9 @@ and seed:
 - the native path: the host's Wan subclass, native CONDITIONING, the host's ``sample_custom`` with the release
   solver;
 - the native path with a LoRA in kijai / ComfyUI key format on the base Wan keys, loaded by ``LoraLoaderModelOnly``.
-Each ends in ComfyUI's SaveLatent; the native latent must equal the pipeline's within 1e-3 relative, and the LoRA
-must change it.
+Two more branches put a ModelSamplingSD3 shift node and fp8_e4m3fn weights (the host's casting) on the native
+MODEL. Each ends in ComfyUI's SaveLatent; the native latent must equal the pipeline's within 1e-3 relative, the LoRA
+and the shift must change it, fp8 must stay close to it.
 """
 
 from __future__ import annotations
@@ -136,6 +137,38 @@ def parity_prompt() -> dict:
                 **sampling,
             },
         },
+        # a shift node on the MODEL (the release preset reads the model's shift)
+        "shift": {"class_type": "ModelSamplingSD3", "inputs": {"model": ["model", 0], "shift": 12.0}},
+        "native_shift": {
+            "class_type": "RealisDanceReleaseSampler",
+            "inputs": {
+                "model": ["shift", 0],
+                "positive": ["tovideo", 0],
+                "negative": ["tovideo", 1],
+                "latent": ["tovideo", 2],
+                **sampling,
+            },
+        },
+        "save_shift": {
+            "class_type": "SaveLatent",
+            "inputs": {"samples": ["native_shift", 0], "filename_prefix": "latents/shift"},
+        },
+        # fp8 weights through the host's casting
+        "model_fp8": {"class_type": "RealisDanceLoadModel", "inputs": {"model": folder, "weight_dtype": "fp8_e4m3fn"}},
+        "native_fp8": {
+            "class_type": "RealisDanceReleaseSampler",
+            "inputs": {
+                "model": ["model_fp8", 0],
+                "positive": ["tovideo", 0],
+                "negative": ["tovideo", 1],
+                "latent": ["tovideo", 2],
+                **sampling,
+            },
+        },
+        "save_fp8": {
+            "class_type": "SaveLatent",
+            "inputs": {"samples": ["native_fp8", 0], "filename_prefix": "latents/fp8"},
+        },
         "save_lora": {
             "class_type": "SaveLatent",
             "inputs": {"samples": ["native_lora", 0], "filename_prefix": "latents/lora"},
@@ -186,7 +219,7 @@ def latents(host, tiny_release, media, tmp_path_factory) -> dict[str, torch.Tens
     errors = [data for event, data in result["messages"] if event == "execution_error"]
     assert not errors, errors
     out = {}
-    for name in ("legacy", "native", "lora"):
+    for name in ("legacy", "native", "lora", "shift", "fp8"):
         files = sorted((base / "output" / "latents").glob(f"{name}_*.latent"))
         assert files, f"SaveLatent wrote no {name} latent"
         out[name] = load_file(str(files[-1]))["latent_tensor"].float()
@@ -203,3 +236,15 @@ def test_the_native_path_reproduces_the_pipeline_sampler(latents):
 def test_a_lora_through_the_native_loader_changes_the_output(latents):
     relative = float((latents["lora"] - latents["native"]).norm() / latents["native"].norm())
     assert relative > 1e-2, relative
+
+
+def test_a_shift_node_on_the_model_changes_the_release_schedule(latents):
+    relative = float((latents["shift"] - latents["native"]).norm() / latents["native"].norm())
+    assert relative > 1e-3, relative
+
+
+def test_fp8_weights_through_the_hosts_casting_stay_close_to_fp32(latents):
+    fp8, native = latents["fp8"], latents["native"]
+    assert torch.isfinite(fp8).all()
+    relative = float((fp8 - native).norm() / native.norm())
+    assert 0 < relative < 0.1, relative  # fp8 rounding changes the result a little, never wrecks it
