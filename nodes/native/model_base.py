@@ -69,7 +69,9 @@ class RealisDanceWanConfig(comfy.supported_models.WAN21_I2V):
     """Any Wan 2.1 DiT (I2V, or the paper's T2V ablation) that carries the RealisDance modules."""
 
     unet_config = {"image_model": "wan2.1"}
-    required_keys = {"{}add_conv_in.weight": None, "{}attn_conv_in.weight": None, "{}add_proj.weight": None}
+    # Plain names: v0.28 formats "{}" in these with the key prefix, v0.3.64 looks them up as written; diffusion model
+    # files reach detection with their prefix stripped either way.
+    required_keys = {"add_conv_in.weight": None, "attn_conv_in.weight": None, "add_proj.weight": None}
     sampling_settings = {"shift": RELEASE_SHIFT}
 
     def get_model(self, state_dict, prefix="", device=None):

@@ -109,6 +109,7 @@ async def _summary_check(page, node_types) -> dict:
           const shown = [...document.querySelectorAll("textarea, [contenteditable], .p-textarea, div, span")]
             .some(el => (el.value ?? el.textContent ?? "").includes("plan: resident"));
           const result = {{
+            host_text_preview: !!window.comfyAPI?.textPreviewWidgets?.addTextPreviewWidgets,
             summary: node.realisdanceSummary,
             widget: preview ? String(preview.value) : null,
             grew: node.size[1] - before,
