@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from realisdance.encoders import VideoVAE
 from realisdance.encoders.chunk_hooks import chunk_count, on_every_chunk
@@ -77,6 +78,79 @@ def encode_progress(core_vae, prepared, streams: int):
     return chunk_progress(core_vae, (streams + 1) * chunk_count(prepared.num_frames) + 2)
 
 
+def pose_video_inputs() -> list:
+    """The inputs that size the job from the pose video, shared by RealisDance To Video and RealisDance Conditions."""
+    return [
+        io.Image.Input(
+            "dwpose",
+            optional=True,
+            tooltip="Third pose stream (DWPose renders), only for 48-channel pose models.",
+        ),
+        io.Int.Input(
+            "num_frames",
+            default=DEFAULT_NUM_FRAMES,
+            min=5,
+            max=1001,
+            step=TEMPORAL_STRIDE,
+            tooltip="Frames to generate, 4k+1 (81 = about 5 s at 16 fps, the release's default).",
+        ),
+        io.Int.Input(
+            "max_area",
+            default=DEFAULT_MAX_AREA,
+            min=256,
+            max=4096 * 4096,
+            step=256,
+            tooltip="Target pixel count; the size keeps the pose video's aspect (768*768 -> 576x1024 "
+            "for 16:9), in multiples of 16.",
+        ),
+        io.Float.Input(
+            "pose_fps",
+            default=float(TARGET_FPS),
+            min=0.01,
+            max=1000.0,
+            step=0.01,
+            tooltip="Frame rate of the pose frames (connect GetVideoComponents' fps); they are resampled "
+            "to 16 fps as the release does.",
+        ),
+    ]
+
+
+@dataclass(frozen=True)
+class PoseJob:
+    """The images and the release's preprocessing settings of one job (what ``pose_video_inputs`` ask for)."""
+
+    reference: object
+    smpl: object
+    hamer: object
+    dwpose: object = None
+    num_frames: int = DEFAULT_NUM_FRAMES
+    max_area: int = DEFAULT_MAX_AREA
+    pose_fps: float = float(TARGET_FPS)
+
+
+def encode_job(job: PoseJob, signature: ModelSignature, text, negative_text, vae, image_encoder):
+    """The release's preprocessing and encodes for both CFG branches, with the node's progress bar and Cancel:
+    (condition bundle on the CPU, the VAE tiling used or None)."""
+    core_vae = interop.video_vae(vae)
+    clip = interop.image_encoder(image_encoder)
+    if job.dwpose is not None:
+        _check_dwpose(job.smpl, job.dwpose)
+    prepared = prepare_inputs(
+        job.reference, job.smpl, job.hamer, num_frames=job.num_frames, max_area=job.max_area, pose_fps=job.pose_fps
+    )
+    dwpose_video = None
+    if job.dwpose is not None:
+        size = (prepared.height, prepared.width)
+        dwpose_video = load_pose_video(job.dwpose, job.num_frames, size=size, fps=job.pose_fps)
+    host.throw_if_interrupted()
+    tiling = encode_plan(core_vae, clip, prepared)
+    with host.on_compute_device(core_vae, clip), encode_progress(core_vae, prepared, signature.pose_streams):
+        conditions = build_conditions(
+            prepared, core_vae, signature, text, negative_text, clip, dwpose_video, tiling=tiling
+        )
+    return conditions.to("cpu"), tiling  # held between nodes; the sampler moves it to its device
+
+
 class RealisDanceConditions(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
@@ -118,37 +192,7 @@ class RealisDanceConditions(io.ComfyNode):
                         "reference to 224 px (no crop) and also encodes a grey image for the negative branch."
                     ),
                 ),
-                io.Image.Input(
-                    "dwpose",
-                    optional=True,
-                    tooltip="Third pose stream (DWPose renders), only for 48-channel pose models.",
-                ),
-                io.Int.Input(
-                    "num_frames",
-                    default=DEFAULT_NUM_FRAMES,
-                    min=5,
-                    max=1001,
-                    step=TEMPORAL_STRIDE,
-                    tooltip="Frames to generate, 4k+1 (81 = about 5 s at 16 fps, the release's default).",
-                ),
-                io.Int.Input(
-                    "max_area",
-                    default=DEFAULT_MAX_AREA,
-                    min=256,
-                    max=4096 * 4096,
-                    step=256,
-                    tooltip="Target pixel count; the size keeps the pose video's aspect (768*768 -> 576x1024 "
-                    "for 16:9), in multiples of 16.",
-                ),
-                io.Float.Input(
-                    "pose_fps",
-                    default=float(TARGET_FPS),
-                    min=0.01,
-                    max=1000.0,
-                    step=0.01,
-                    tooltip="Frame rate of the pose frames (connect GetVideoComponents' fps); they are resampled "
-                    "to 16 fps as the release does.",
-                ),
+                *pose_video_inputs(),
             ],
             outputs=[
                 host.RealisDanceConditions.Output(display_name="conditions", tooltip="For RealisDance Sampler."),
@@ -177,21 +221,8 @@ class RealisDanceConditions(io.ComfyNode):
         signature = ModelSignature.of(model.transformer)
         text = interop.text_embeddings(positive, "positive")
         negative_text = interop.text_embeddings(negative, "negative")
-        core_vae = interop.video_vae(vae)
-        clip = interop.image_encoder(image_encoder)
-        if dwpose is not None:
-            _check_dwpose(smpl, dwpose)
-        prepared = prepare_inputs(reference, smpl, hamer, num_frames=num_frames, max_area=max_area, pose_fps=pose_fps)
-        dwpose_video = None
-        if dwpose is not None:
-            dwpose_video = load_pose_video(dwpose, num_frames, size=(prepared.height, prepared.width), fps=pose_fps)
-        host.throw_if_interrupted()
-        tiling = encode_plan(core_vae, clip, prepared)
-        with host.on_compute_device(core_vae, clip), encode_progress(core_vae, prepared, signature.pose_streams):
-            conditions = build_conditions(
-                prepared, core_vae, signature, text, negative_text, clip, dwpose_video, tiling=tiling
-            )
-        conditions = conditions.to("cpu")  # held between nodes; the sampler moves it to its device
+        job = PoseJob(reference, smpl, hamer, dwpose, num_frames, max_area, pose_fps)
+        conditions, tiling = encode_job(job, signature, text, negative_text, vae, image_encoder)
         source = "CONDITIONING" if isinstance(positive, list) else "umT5"
         line = summary(conditions, signature.pose_streams, source, tiling)
         return io.NodeOutput(

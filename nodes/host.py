@@ -25,6 +25,7 @@ import torch
 from comfy_api.latest import ComfyExtension, io, ui
 
 from realisdance.errors import CheckpointError
+from realisdance.safe_paths import resolve_user_file, user_files
 
 __all__ = [
     "MODEL_FOLDER",
@@ -41,6 +42,7 @@ __all__ = [
     "component_choices",
     "compute_device",
     "free_device_bytes",
+    "input_file_choices",
     "io",
     "make_room",
     "model_choices",
@@ -51,6 +53,7 @@ __all__ = [
     "register_model_folders",
     "release_cached_memory",
     "resolve_component_path",
+    "resolve_input_file",
     "resolve_model_path",
     "throw_if_interrupted",
     "ui",
@@ -105,6 +108,18 @@ def input_directory() -> str:
     return folder_paths.get_input_directory()
 
 
+def input_file_choices(extensions: tuple[str, ...]) -> list[str]:
+    """Files of ComfyUI's input folder (sub-folders included) with one of ``extensions``: a file combo's options."""
+    return user_files(folder_paths.get_input_directory(), extensions)
+
+
+def resolve_input_file(name: str, what: str) -> Path:
+    """A user file named in a prompt: inside the input folder, or the output / temp folder when annotated as the
+    host does ("x.pt [output]"); anything that leads elsewhere is refused (``realisdance.safe_paths``)."""
+    clean, base = folder_paths.annotated_filepath(str(name).strip())
+    return resolve_user_file(clean, base or folder_paths.get_input_directory(), what)
+
+
 def model_subfolder_choices(holds: Callable[[Path], bool], default: str) -> list[str]:
     """Names of the sub-folders of models/realisdance for which ``holds(folder)`` is true, ``default`` always first
     (offered even before the user has put the files there, so the error can say where they go)."""
@@ -121,6 +136,10 @@ def model_subfolder_choices(holds: Callable[[Path], bool], default: str) -> list
 def resolve_model_subfolder(name: str, holds: Callable[[Path], bool]) -> Path:
     """The first models/realisdance/<name> for which ``holds`` is true; else the default path, for the error to name."""
     roots = [Path(root) for root in model_folder_paths()]
+    if not name or Path(name).is_absolute() or ".." in Path(name).parts:
+        raise CheckpointError(
+            f"{name!r} is not a folder name of models/{MODEL_FOLDER}/; pick one of the folders the node lists."
+        )
     for root in roots:
         if holds(root / name):
             return root / name

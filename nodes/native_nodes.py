@@ -17,18 +17,15 @@ import torch
 
 from realisdance.encoders.vae import denormalize_latents
 from realisdance.errors import InputError
-from realisdance.pipeline.conditions import ModelSignature, build_conditions
+from realisdance.pipeline.conditions import ModelSignature
 from realisdance.pipeline.preprocess import (
     DEFAULT_MAX_AREA,
     DEFAULT_NUM_FRAMES,
     TARGET_FPS,
-    TEMPORAL_STRIDE,
-    load_pose_video,
-    prepare_inputs,
 )
 
 from . import host, interop, native_memory
-from .conditions import encode_plan, encode_progress
+from .conditions import PoseJob, encode_job, pose_video_inputs
 from .host import io
 
 LATENT_CHANNELS = 16
@@ -156,31 +153,7 @@ class RealisDanceToVideo(io.ComfyNode):
                 io.Image.Input("reference", tooltip="The character to animate: one image, any size and aspect."),
                 io.Image.Input("smpl", tooltip="SMPL-CS body render frames."),
                 io.Image.Input("hamer", tooltip="Hand render frames, same size and count as smpl."),
-                io.Image.Input("dwpose", optional=True, tooltip="DWPose renders, only for 48-channel models."),
-                io.Int.Input(
-                    "num_frames",
-                    default=DEFAULT_NUM_FRAMES,
-                    min=5,
-                    max=1001,
-                    step=TEMPORAL_STRIDE,
-                    tooltip="Frames to generate, 4k+1 (81 = about 5 s at 16 fps).",
-                ),
-                io.Int.Input(
-                    "max_area",
-                    default=DEFAULT_MAX_AREA,
-                    min=256,
-                    max=4096 * 4096,
-                    step=256,
-                    tooltip="Target pixel count (768*768 -> 576x1024 for 16:9), multiples of 16.",
-                ),
-                io.Float.Input(
-                    "pose_fps",
-                    default=float(TARGET_FPS),
-                    min=0.01,
-                    max=1000.0,
-                    step=0.01,
-                    tooltip="Frame rate of the pose frames; resampled to 16 fps as the release does.",
-                ),
+                *pose_video_inputs(),
                 io.Float.Input(
                     "pose_strength",
                     default=1.0,
@@ -254,21 +227,10 @@ class RealisDanceToVideo(io.ComfyNode):
             )
         text, positive_options = _text(positive, "positive")
         negative_text, negative_options = _text(negative, "negative")
-        core_vae = interop.video_vae(vae)
-        clip = interop.image_encoder(clip_vision)
         streams = 3 if dwpose is not None else 2
         signature = ModelSignature(36, LATENT_CHANNELS * streams, LATENT_CHANNELS, text.shape[-1], CLIP_CHANNELS)
-        prepared = prepare_inputs(reference, smpl, hamer, num_frames=num_frames, max_area=max_area, pose_fps=pose_fps)
-        dwpose_video = None
-        if dwpose is not None:
-            dwpose_video = load_pose_video(dwpose, num_frames, size=(prepared.height, prepared.width), fps=pose_fps)
-        host.throw_if_interrupted()
-        tiling = encode_plan(core_vae, clip, prepared)
-        with host.on_compute_device(core_vae, clip), encode_progress(core_vae, prepared, streams):
-            conditions = build_conditions(
-                prepared, core_vae, signature, text, negative_text, clip, dwpose_video, tiling=tiling
-            )
-        conditions = conditions.to("cpu")
+        job = PoseJob(reference, smpl, hamer, dwpose, num_frames, max_area, pose_fps)
+        conditions, _ = encode_job(job, signature, text, negative_text, vae, clip_vision)
         strengths = {
             "realisdance_pose_strength": float(pose_strength),
             "realisdance_pose_percent": (float(pose_start_percent), float(pose_end_percent)),

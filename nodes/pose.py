@@ -60,13 +60,7 @@ def resolve_body_folder(name: str) -> Path:
     return host.resolve_model_subfolder(name, _holds_smplx)
 
 
-def resolve_input_file(path: str) -> Path:
-    """An absolute path as is; a relative one inside ComfyUI's input folder."""
-    text = path.strip().strip('"')
-    if not text:
-        raise InputError("No file given: enter a path, absolute or relative to ComfyUI's input folder.")
-    candidate = Path(text).expanduser()
-    return candidate if candidate.is_absolute() else Path(host.input_directory()) / candidate
+GVHMR_EXTENSIONS = (".pt", ".pth")
 
 
 # ---- the body-model bundle ----
@@ -170,10 +164,11 @@ class RealisDanceLoadGVHMR(io.ComfyNode):
                 "hmr4d_results.pt) with the per-frame camera, ready to render the SMPL-CS and hand videos."
             ),
             inputs=[
-                io.String.Input(
+                io.Combo.Input(
                     "path",
-                    default="hmr4d_results.pt",
-                    tooltip="GVHMR's result file: an absolute path, or a path inside ComfyUI's input folder.",
+                    options=host.input_file_choices(GVHMR_EXTENSIONS),
+                    tooltip="GVHMR's result file (hmr4d_results.pt), copied into ComfyUI's input folder (sub-folders "
+                    "too); press R after copying. Files outside the input folder are not read.",
                 ),
                 io.Int.Input(
                     "width",
@@ -251,7 +246,7 @@ class RealisDanceLoadGVHMR(io.ComfyNode):
         if (width == 0) != (height == 0):
             raise InputError(f"Give both width and height, or leave both at 0 (got {width}x{height}).")
         sequence = load_gvhmr(
-            resolve_input_file(path),
+            host.resolve_input_file(path, "GVHMR result"),
             image_size=(width, height) if width else None,
             fps=fps,
             params_key=f"smpl_params_{camera}",

@@ -5,9 +5,11 @@ from __future__ import annotations
 from realisdance.errors import InputError
 from realisdance.pose import HandDetections, load_hamer
 
+from . import host
 from .host import io
-from .pose import resolve_input_file
 from .pose_types import CATEGORY, HamerHandsType
+
+HAMER_EXTENSIONS = (".pkl", ".pickle", ".pt", ".pth", ".npz")
 
 
 def select_hand_frames(hands: HandDetections, start: int, count: int) -> HandDetections:
@@ -33,10 +35,11 @@ class RealisDanceLoadHaMeR(io.ComfyNode):
                 "Render SMPL-CS + Hands: each hand is fitted onto the SMPL-X hand, so HaMeR's camera is not needed."
             ),
             inputs=[
-                io.String.Input(
+                io.Combo.Input(
                     "path",
-                    default="hamer_info.pkl",
-                    tooltip="The HaMeR file (.pkl, .pt, .npz): absolute, or a path inside ComfyUI's input folder.",
+                    options=host.input_file_choices(HAMER_EXTENSIONS),
+                    tooltip="The HaMeR file (.pkl, .pt, .npz), copied into ComfyUI's input folder (sub-folders too); "
+                    "press R after copying. Files outside the input folder are not read.",
                 ),
                 io.Int.Input(
                     "start_frame",
@@ -61,7 +64,7 @@ class RealisDanceLoadHaMeR(io.ComfyNode):
 
     @classmethod
     def execute(cls, path: str, start_frame: int = 0, frame_count: int = 0) -> io.NodeOutput:
-        hands = select_hand_frames(load_hamer(resolve_input_file(path)), start_frame, frame_count)
+        hands = select_hand_frames(load_hamer(host.resolve_input_file(path, "HaMeR")), start_frame, frame_count)
         return io.NodeOutput(hands, hands.num_frames)
 
 

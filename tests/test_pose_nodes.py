@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from comfy_double import PromptValidationError  # noqa: E402
 from comfy_double.latest_io import node_info
 from pose_assets import RED, gvhmr_params, write_body_folder, write_gvhmr
 
@@ -90,7 +91,8 @@ def test_every_input_has_a_tooltip_and_the_sockets_are_typed(pack):
         info = node_info(pack.node(name))
         required = info["input"]["required"]
         widgets = {key: options["default"] for key, (_, options) in required.items() if "default" in options}
-        assert widgets == ({**defaults, "backend": "auto"} if name == RENDER else defaults)
+        expected = {k: v for k, v in defaults.items() if k != "path"}  # a file combo: no default
+        assert widgets == ({**expected, "backend": "auto"} if name == RENDER else expected)
         for group in ("required", "optional"):
             for input_name, (_, options) in info["input"].get(group, {}).items():
                 assert options.get("tooltip"), f"{name}.{input_name} has no tooltip"
@@ -162,11 +164,10 @@ def test_render_through_the_graph_matches_the_core_and_has_the_reference_colours
 
 def test_gvhmr_node_sizes_frames_and_paths(comfy, pack):
     input_dir = Path(comfy.folder_paths.get_input_directory())
-    absolute = input_dir / "elsewhere.pt"
-    pred = _write_pred(absolute, frames=5)
+    pred = _write_pred(input_dir / "elsewhere.pt", frames=5)
 
     def run(**inputs):
-        prompt = {"2": _node(GVHMR, GVHMR_DEFAULTS, path=str(absolute), **inputs)}
+        prompt = {"2": _node(GVHMR, GVHMR_DEFAULTS, path="elsewhere.pt", **inputs)}
         return comfy.run(prompt, targets=["2"])
 
     result = run(width=96, height=128, fps=25.0, start_frame=1, frame_count=3).raise_error()
@@ -189,9 +190,8 @@ def test_gvhmr_node_sizes_frames_and_paths(comfy, pack):
         result = run(**inputs)
         assert result.status == "error" and isinstance(result.error, error) and words in str(result.error)
 
-    result = comfy.run({"2": _node(GVHMR, GVHMR_DEFAULTS, path="missing/pred.pt")}, targets=["2"])
-    assert isinstance(result.error, InputError)
-    assert str(input_dir / "missing" / "pred.pt") in str(result.error)  # relative: inside the input folder
+    with pytest.raises(PromptValidationError, match="value_not_in_list"):  # only files of the input folder
+        comfy.run({"2": _node(GVHMR, GVHMR_DEFAULTS, path="missing/pred.pt")}, targets=["2"])
 
 
 def test_missing_body_model_names_the_file_and_where_to_put_it(comfy):
@@ -272,11 +272,11 @@ def test_pose_nodes_are_registered_with_the_pack(pack):
     assert all(name.startswith("RealisDance") for name in names)
 
 
-WORKFLOW = Path(__file__).resolve().parents[1] / "workflows" / "pose_gvhmr_to_video"
+WORKFLOW = Path(__file__).resolve().parents[1] / "workflows" / "api" / "pose_gvhmr_to_video"
 
 
 def test_bundled_pose_workflow_is_the_shape_aligned_chain():
-    """Reference -> DWPose -> Fit Shape (initial pose: the motion) -> Transfer -> Smooth -> Render -> Conditions.
+    """Reference -> DWPose -> Fit Shape (initial pose: the motion) -> Transfer -> Smooth -> Render -> To Video.
     (tests/test_workflows.py executes it on the stand-ins and checks its UI twin.)"""
     import json
 
@@ -295,10 +295,11 @@ def test_bundled_pose_workflow_is_the_shape_aligned_chain():
     assert source("RealisDanceTransferShape", "motion") == ("RealisDanceLoadGVHMR", 0)
     assert source("RealisDanceSmoothMotion", "motion") == ("RealisDanceTransferShape", 0)
     assert source("RealisDanceRenderPose", "motion") == ("RealisDanceSmoothMotion", 0)
-    assert source("RealisDanceConditions", "smpl") == ("RealisDanceRenderPose", 0)
-    assert source("RealisDanceConditions", "hamer") == ("RealisDanceRenderPose", 1)
-    assert source("RealisDanceConditions", "pose_fps") == ("RealisDanceLoadGVHMR", 4)
-    ui = json.loads(WORKFLOW.with_suffix(".json").read_text(encoding="utf-8"))
+    assert source("RealisDanceToVideo", "smpl") == ("RealisDanceRenderPose", 0)
+    assert source("RealisDanceToVideo", "hamer") == ("RealisDanceRenderPose", 1)
+    assert source("RealisDanceToVideo", "pose_fps") == ("RealisDanceLoadGVHMR", 4)
+    ui_path = Path(__file__).resolve().parents[1] / "example_workflows" / "pose_gvhmr_to_video.json"
+    ui = json.loads(ui_path.read_text(encoding="utf-8"))
     notes = " ".join(n["widgets_values"][0] for n in ui["nodes"] if n["type"] == "Note")
     for words in ("SMPLX_NEUTRAL.npz", "smplx_color.pt", "yolox_l.onnx", "dw-ll_ucoco_384.onnx", "hmr4d_results.pt",
                   "models/realisdance/dwpose/", "onnxruntime", "MANO_SMPLX_vertex_ids.pkl"):  # fmt: skip

@@ -234,14 +234,48 @@ def pixels_to_signed(pixels: np.ndarray | torch.Tensor, what: str = "image") -> 
 # ---------------------------------------------------------------------------------------------------------------
 
 
+# The reference is resized to about max_area (768*768 by default) anyway; a file past this is refused from its header
+# before any decoding (a 20000 x 20000 PNG would take minutes and gigabytes to decode).
+MAX_REFERENCE_PIXELS = 8192 * 8192
+
+
+def _check_image_size(path: Path, width: int, height: int) -> None:
+    if width * height > MAX_REFERENCE_PIXELS:
+        raise InputError(
+            f"'{path.name}' is {width}x{height} pixels, more than the {MAX_REFERENCE_PIXELS // 2**20} megapixels a "
+            "reference is read at (it is resized to about 768x768 anyway); scale it down first."
+        )
+
+
+def _to_rgb8(image: Image.Image) -> np.ndarray:
+    """As the release, ``convert("RGB")`` (alpha dropped without compositing, grey repeated), except for 16- and
+    32-bit grey, which PIL would clip to white: those are scaled to 8 bits first."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        values = np.asarray(image, dtype=np.float64)
+        peak = 65535.0 if image.mode.startswith("I;16") or values.max() <= 65535 else float(values.max())
+        grey = np.clip(np.rint(values / peak * 255.0), 0, 255).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=-1)
+    if image.mode == "F":
+        grey = np.clip(np.rint(np.asarray(image, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=-1)
+    return np.array(image.convert("RGB"))
+
+
 def _read_image_file(path: Path) -> np.ndarray:
+    if path.is_dir():
+        raise InputError(f"'{path}' is a folder, not an image; give the reference image's file.")
     if not path.is_file():
         raise InputError(f"Reference image not found: '{path}'. Check the path (or upload the image again) and retry.")
     try:
-        with Image.open(path) as image:
-            # As the release: convert("RGB") drops alpha (no compositing) and repeats grey. The EXIF orientation is
-            # NOT applied, as in the release; rotate such photos beforehand.
-            return np.array(image.convert("RGB"))
+        with Image.open(path) as image:  # reads the header only; decoding happens in _to_rgb8
+            _check_image_size(path, *image.size)
+            # The EXIF orientation is NOT applied, as in the release; rotate such photos beforehand.
+            return _to_rgb8(image)
+    except Image.DecompressionBombError:  # PIL's own guard fires at open for images far past our limit
+        raise InputError(
+            f"'{path.name}' is larger than the {MAX_REFERENCE_PIXELS // 2**20} megapixels a reference is read at "
+            "(it is resized to about 768x768 anyway); scale it down first."
+        ) from None
     except (UnidentifiedImageError, OSError) as err:
         raise InputError(f"Could not read '{path}' as an image ({err}). Use a PNG, JPEG or WebP file.") from err
 
@@ -256,7 +290,7 @@ def load_reference_image(source: ImageSource) -> torch.Tensor:
     if isinstance(source, str | os.PathLike):
         pixels = torch.from_numpy(_read_image_file(Path(source)))
     elif isinstance(source, Image.Image):
-        pixels = torch.from_numpy(np.array(source.convert("RGB")))
+        pixels = torch.from_numpy(_to_rgb8(source))
     elif isinstance(source, np.ndarray | torch.Tensor):
         pixels = _as_tensor(source)
         if pixels.ndim == 4:

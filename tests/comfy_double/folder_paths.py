@@ -108,3 +108,15 @@ def get_temp_directory() -> str:
 
 def get_input_directory() -> str:
     return input_directory
+
+
+def annotated_filepath(name: str) -> tuple[str, str | None]:
+    """ "x.png [output]" -> ("x.png", the output folder); a name without a folder note -> (name, None)."""
+    for note, folder in (
+        ("[output]", get_output_directory),
+        ("[input]", get_input_directory),
+        ("[temp]", get_temp_directory),
+    ):
+        if name.endswith(note):
+            return name[: -len(note)].rstrip(), folder()
+    return name, None
