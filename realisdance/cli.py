@@ -212,9 +212,14 @@ def memory_options(args):
 
 
 def _device(args) -> str:
+    """--device checked (one sentence for an unknown one, or cuda on a CPU-only torch); default: cuda when usable."""
     import torch
 
-    return args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    from .arguments import resolve_device
+
+    if args.device:
+        return str(resolve_device(args.device))
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def print_plan_only(model, args, job_size, transformer=None) -> None:

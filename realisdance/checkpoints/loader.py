@@ -100,7 +100,28 @@ def resolve_config(source: CheckpointSource, shapes: dict, overrides: dict | Non
         metadata = source.headers[0].metadata if len(source.headers) == 1 else None
         config = infer_config(shapes, str(source.path), metadata)
     config.update(overrides or {})
+    check_config(config, str(source.config_path or source.path))
     return config
+
+
+# Sizes every Wan config must give as positive whole numbers (a zero head size, for one, would otherwise surface as
+# a ZeroDivisionError in the memory planner or a torch error while building the model).
+_POSITIVE_SIZES = ("num_attention_heads", "attention_head_dim", "num_layers", "ffn_dim", "in_channels", "text_dim")
+
+
+def check_config(config: dict, where: str) -> None:
+    """One sentence naming the file and the key when a config cannot describe a Wan 2.1 DiT."""
+    for key in _POSITIVE_SIZES:
+        value = config.get(key, 1)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise CheckpointError(f"{where}: '{key}' must be a positive whole number, got {value!r}.")
+    patch = config.get("patch_size", [1, 2, 2])
+    if (
+        not isinstance(patch, list | tuple)
+        or len(patch) != 3
+        or any(isinstance(p, bool) or not isinstance(p, int) or p < 1 for p in patch)
+    ):
+        raise CheckpointError(f"{where}: 'patch_size' must be three positive whole numbers, got {patch!r}.")
 
 
 def _check_against_model(source: CheckpointSource, expected: dict, plans: dict, shapes: dict) -> None:

@@ -55,15 +55,24 @@ def read_header(path: str | os.PathLike) -> SafetensorsHeader:
     except OSError as err:
         raise CheckpointError(f"{path}: cannot read the file ({err}).") from err
 
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path}: the safetensors header is not a JSON object; download the file again.")
     metadata = header.pop("__metadata__", None) or {}
+    if not isinstance(metadata, dict):
+        raise CheckpointError(f"{path}: the safetensors metadata is not a JSON object; download the file again.")
     data_bytes = size - 8 - header_len
     tensors = {}
     for name, entry in header.items():
         try:
-            start, end = entry["data_offsets"]
-            tensors[name] = TensorInfo(entry["dtype"], tuple(entry["shape"]))
+            start, end = (int(offset) for offset in entry["data_offsets"])
+            shape = tuple(int(side) for side in entry["shape"])
+            if not isinstance(entry["dtype"], str) or any(side < 0 for side in shape):
+                raise ValueError("bad dtype or shape")
+            tensors[name] = TensorInfo(entry["dtype"], shape)
         except (KeyError, TypeError, ValueError) as err:
-            raise CheckpointError(f"{path}: the safetensors header entry for {name!r} is corrupt.") from err
+            raise CheckpointError(
+                f"{path}: the safetensors header entry for {name!r} is corrupt; download the file again."
+            ) from err
         if end > data_bytes or start > end:
             raise CheckpointError(
                 f"{path}: the file is truncated: tensor {name!r} ends at byte {end} of the data section but only "

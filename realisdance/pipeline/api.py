@@ -8,6 +8,15 @@ from pathlib import Path
 
 import torch
 
+from ..arguments import (
+    check_finite,
+    check_generator,
+    check_guidance,
+    check_prompt,
+    check_seed,
+    check_steps,
+    resolve_device,
+)
 from ..errors import InputError
 from ..memory import JobSize, MemoryOptions, MemoryPlan, ModelFacts, place_transformer, plan_memory
 from ..memory.text_cache import SHARED_TEXT_CACHE, text_encoder_key
@@ -97,7 +106,7 @@ class RealisDancePipeline:
         from ..memory.facts import release_facts
 
         model = Path(model).expanduser()
-        device = torch.device(device)
+        device = resolve_device(device)
         dtype = dtype or default_dtype(device)
         options = memory if isinstance(memory, MemoryOptions) else MemoryOptions(mode=memory)
         facts = release_facts(model, dtype, transformer)
@@ -235,6 +244,13 @@ class RealisDancePipeline:
 
         ``dwpose`` (same forms) is the third pose stream, only for models whose pose patchifier is 48 channels wide.
         """
+        # Every number and object is checked before the first frame is read or the first encoder runs.
+        steps, seed, guidance = check_steps(steps), check_seed(seed), check_guidance(guidance)
+        check_prompt(prompt, "prompt")
+        check_prompt(negative_prompt, "negative_prompt")
+        check_generator(generator)
+        if latents is not None:
+            check_finite(torch.as_tensor(latents), "initial latents")
         prepared = prepare_inputs(reference, smpl, hamer, num_frames=num_frames, max_area=max_area, pose_fps=pose_fps)
         self.check_job(job_size(prepared, guidance))
         dwpose_video = None

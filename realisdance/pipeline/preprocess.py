@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
+from ..arguments import check_finite, check_max_area
 from ..errors import InputError
 from ..video import iter_video_frames, probe_video
 
@@ -551,9 +552,12 @@ def prepare_inputs(
     are used, or all of them stretched when fewer). Pose files always use their stored rate. Pose videos are
     checked and the reference is read before any video is decoded, so a bad input fails in well under a second.
     """
+    check_max_area(max_area)
     plan = _plan_pose_pair(smpl_video, hamer_video, num_frames, max_area, pose_fps)
-    reference_raw = load_reference_image(ref_image)
+    reference_raw = check_finite(load_reference_image(ref_image), "reference image")
     poses = _load_pose_pair(plan, num_frames)
+    check_finite(poses.smpl, "SMPL-CS pose video")
+    check_finite(poses.hamer, "hand pose video")
     reference = resize_to_area(reference_raw, poses.height * poses.width)
     return PreparedInputs(
         reference=reference,
