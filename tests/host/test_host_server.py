@@ -105,3 +105,30 @@ def test_interrupt_stops_a_running_sampler_and_the_next_prompt_runs(comfy_server
     entry = comfy_server.wait_for_history(report["prompt_id"])
     assert entry["status"]["status_str"] == "error"
     test_a_prompt_runs_and_its_history_reports_success(comfy_server)  # the host is usable again
+
+
+GVHMR_WIDGETS = {"width": 0, "height": 0, "fps": 30.0, "start_frame": 0, "frame_count": 0, "camera": "incam",
+                 "match_intrinsics": True}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "node, widgets",
+    [("RealisDanceLoadGVHMR", GVHMR_WIDGETS), ("RealisDanceLoadHaMeR", {"start_frame": 0, "frame_count": 0})],
+)
+@pytest.mark.parametrize("path", ["/etc/passwd", "../../../../etc/passwd", "/proc/self/environ"])
+def test_a_prompt_cannot_make_a_file_node_read_outside_the_input_folder(comfy_server, node, widgets, path):
+    """v0.28 refuses the value at validation (it is not one of the combo's files); 0.3.64 does not check combos,
+    so our node refuses it in one sentence, without reading it or saying whether it exists."""
+    prompt = {"1": {"class_type": node, "inputs": {"path": path, **widgets}},
+              "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 0]}}}  # fmt: skip
+    status, queued = comfy_server.request("/prompt", {"prompt": prompt})
+    if status == 400:
+        (error,) = queued["node_errors"]["1"]["errors"]
+        assert error["type"] == "value_not_in_list" and error["extra_info"]["input_name"] == "path", error
+        return
+    assert status == 200, queued
+    entry = comfy_server.wait_for_history(queued["prompt_id"])
+    (error,) = [data for event, data in entry["status"]["messages"] if event == "execution_error"]
+    message = error["exception_message"]
+    assert error["node_id"] == "1" and "outside ComfyUI's input folder" in message, error
+    assert "root:" not in message and "\n" not in message.strip()
