@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .decode_stage import (
@@ -22,6 +22,8 @@ from .decode_stage import (
 )
 from .errors import InputError, RealisDanceError
 from .latents_file import OUTPUT_FPS, latents_path_for, save_latents
+from .output_paths import OutputClaim, check_output
+from .release_folder import check_release_folder
 
 CACHE_DIR = Path.home() / ".cache" / "realisdance"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
@@ -110,6 +112,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def read_prompt(path: Path) -> str:
+    """A prompt file as text: UTF-8 (with or without a byte-order mark) or UTF-16 with its mark."""
+    data = path.read_bytes()
+    for mark, encoding in ((b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"), (b"\xef\xbb\xbf", "utf-8-sig")):
+        if data.startswith(mark):
+            return data.decode(encoding)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{path} is not UTF-8 text; save the prompt as UTF-8 and retry.") from None
+
+
 def batch_jobs(root: Path, out_dir: Path) -> list[Job]:
     """The official batch layout: ref/<id>.<img>, smpl/<id>.mp4, hamer/<id>.mp4, prompt/<id>.txt."""
     missing = [name for name in ("ref", "smpl", "hamer") if not (root / name).is_dir()]
@@ -126,7 +140,7 @@ def batch_jobs(root: Path, out_dir: Path) -> list[Job]:
         prompt_file = root / "prompt" / f"{ref.stem}.txt"
         # the release joins the stripped lines of the prompt file
         prompt = (
-            " ".join(line.strip() for line in prompt_file.read_text().splitlines()) if prompt_file.is_file() else ""
+            " ".join(line.strip() for line in read_prompt(prompt_file).splitlines()) if prompt_file.is_file() else ""
         )
         jobs.append(Job(ref, smpl, hamer, prompt, out_dir / f"{ref.stem}.mp4"))
     if not jobs:
@@ -144,33 +158,80 @@ def single_job(args) -> Job:
 
 def run_jobs(pipeline, jobs: list[Job], args, model=None) -> None:
     """``model``: what ``decode --model`` should load to retry a decode (default: ``args.model``)."""
+    from .pipeline.sampling import SamplerSettings
+
+    settings = SamplerSettings(steps=args.steps, guidance=args.cfg, seed=args.seed)
+    for job in jobs:
+        with OutputClaim(job.out):
+            run_job(pipeline, job, args, settings, model)
+
+
+def run_job(pipeline, job: Job, args, settings, model) -> None:
+    """One job under its output claim: sample, keep the latents (before anything can fail), decode, write."""
+    import torch
     from tqdm import tqdm
 
     from .memory.device import is_out_of_memory
     from .pipeline.preprocess import prepare_inputs
-    from .pipeline.sampling import SamplerSettings
     from .video import write_video
 
-    settings = SamplerSettings(steps=args.steps, guidance=args.cfg, seed=args.seed)
-    for job in jobs:
-        start = time.perf_counter()
-        prepared = prepare_inputs(job.ref, job.smpl, job.hamer, num_frames=args.frames, max_area=args.max_area)
-        print(f"{job.ref.name}: {prepared.num_frames} frames at {prepared.width}x{prepared.height}")
-        conditions = pipeline.build_conditions(prepared, job.prompt, args.negative_prompt)
+    start = time.perf_counter()
+    prepared = prepare_inputs(job.ref, job.smpl, job.hamer, num_frames=args.frames, max_area=args.max_area)
+    print(f"{job.ref.name}: {prepared.num_frames} frames at {prepared.width}x{prepared.height}")
+    conditions = pipeline.build_conditions(prepared, job.prompt, args.negative_prompt)
+    try:
+        with tqdm(total=settings.steps, desc="sampling", unit="step") as bar:
+            latents = pipeline.sample(conditions, settings, callback=lambda i, n, x: bar.update(1))
+    except RuntimeError as error:  # the pipeline has already sent streamed blocks home and emptied the cache
+        if not is_out_of_memory(error):
+            raise
+        raise InputError(sampling_out_of_memory_advice(pipeline.memory_plan)) from None
+    latents_path = keep_latents(latents, latents_path_for(job.out))
+    PROGRESS.kept.append(latents_path)
+    # An older video under this name belongs to another sampling: never leave it beside these latents.
+    job.out.unlink(missing_ok=True)
+    if not bool(torch.isfinite(latents).all()):
+        raise InputError(
+            f"sampling produced NaN or infinite latents (kept at {latents_path}); the weights or the inputs are "
+            "damaged: check the model files (download them again) and the input images."
+        )
+    plan = pipeline.memory_plan
+    retry = RetryDecode(model or args.model, latents_path, job.out, None if plan is None else plan.vae_tiling)
+    frames = decode_or_advise(pipeline.decode, latents, retry)
+    write_video(job.out, frames, fps=OUTPUT_FPS)
+    print(f"wrote {job.out} ({time.perf_counter() - start:.1f} s); latents in {latents_path}")
+
+
+@dataclass
+class RunProgress:
+    """What this process has kept so far, for the message when it is interrupted."""
+
+    kept: list = field(default_factory=list)
+
+
+PROGRESS = RunProgress()
+
+
+def keep_latents(latents, path: Path) -> Path:
+    """Save the sampled latents under ``path``; when that fails (disk full, folder gone), under the cache's
+    rescued/ folder instead, and say where: a finished sampling is never dropped."""
+    try:
+        save_latents(path, latents)
+        return path
+    except OSError as error:
+        rescue = (
+            CACHE_DIR / "rescued" / f"{path.name[: -len('.latents.pt')]}.{time.strftime('%Y%m%d-%H%M%S')}.latents.pt"
+        )
         try:
-            with tqdm(total=settings.steps, desc="sampling", unit="step") as bar:
-                latents = pipeline.sample(conditions, settings, callback=lambda i, n, x: bar.update(1))
-        except RuntimeError as error:  # the pipeline has already sent streamed blocks home and emptied the cache
-            if not is_out_of_memory(error):
-                raise
-            raise InputError(sampling_out_of_memory_advice(pipeline.memory_plan)) from None
-        latents_path = latents_path_for(job.out)
-        save_latents(latents_path, latents)
-        plan = pipeline.memory_plan
-        retry = RetryDecode(model or args.model, latents_path, job.out, None if plan is None else plan.vae_tiling)
-        frames = decode_or_advise(pipeline.decode, latents, retry)
-        write_video(job.out, frames, fps=OUTPUT_FPS)
-        print(f"wrote {job.out} ({time.perf_counter() - start:.1f} s); latents in {latents_path}")
+            save_latents(rescue, latents)
+        except OSError as second:
+            raise InputError(
+                f"the sampled latents could not be saved at {path} ({error.strerror or error}) nor at {rescue} "
+                f"({second.strerror or second}); free some disk space and run again."
+            ) from None
+        print(f"could not write {path} ({error.strerror or error}); the latents are saved at {rescue} instead",
+              file=sys.stderr)  # fmt: skip
+        return rescue
 
 
 def quiet_libraries() -> None:
@@ -184,11 +245,27 @@ def quiet_libraries() -> None:
     diffusers.utils.logging.disable_progress_bar()
 
 
+def check_run_arguments(args) -> None:
+    """Every number of the run, before any file is read or model loaded."""
+    from .arguments import check_guidance, check_max_area, check_seed, check_steps
+    from .pipeline.preprocess import check_frame_count
+
+    check_steps(args.steps)
+    check_seed(args.seed)
+    check_guidance(args.cfg)
+    check_max_area(args.max_area)
+    check_frame_count(args.frames)
+    _device(args)  # an unknown device, or cuda on a CPU-only torch
+
+
 def check_jobs(jobs: list[Job], args):
     """Refuse bad inputs before any model is loaded; returns the largest job's ``JobSize`` for the memory plan."""
     from .memory import JobSize
     from .pipeline.preprocess import check_inputs
 
+    check_run_arguments(args)
+    for job in jobs:
+        check_output(job.out)
     sizes = []
     for job in jobs:
         height, width = check_inputs(job.ref, job.smpl, job.hamer, num_frames=args.frames, max_area=args.max_area)
@@ -275,7 +352,7 @@ def demo(args) -> None:
         print("Random weights make noise, not a dance. For the real model: --model /path/to/RealisDance-DiT")
         model = tiny_release()
     else:
-        model = args.model
+        model = check_release_folder(args.model)
     job = Job(inputs["ref"], inputs["smpl"], inputs["hamer"], args.prompt or "a person dancing", args.out)
     job_size = check_jobs([job], args)
     if args.plan_only:
@@ -284,8 +361,18 @@ def demo(args) -> None:
     run_jobs(_load_pipeline(model, args, job_size=job_size), [job], args, model=model)
 
 
+def _stop_on_sigterm(signum, frame) -> None:
+    raise KeyboardInterrupt  # the same clean-up and message as Ctrl-C (a service manager's stop, `kill`)
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+    import threading
+
     args = build_parser().parse_args(argv)
+    PROGRESS.kept.clear()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         quiet_libraries()
         if args.command == "demo":
@@ -293,6 +380,10 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "decode":
             decode_command(args, _device(args))
         else:
+            check_release_folder(args.model, args.transformer)
+            if args.root and any(getattr(args, name) is not None for name in ("ref", "smpl", "hamer", "out")):
+                raise InputError("--root runs a batch folder; give either --root (with --out-dir) or --ref/--smpl/"
+                                 "--hamer/--out, not both.")  # fmt: skip
             jobs = batch_jobs(args.root, args.out_dir) if args.root else [single_job(args)]
             job_size = check_jobs(jobs, args)
             if args.plan_only:
@@ -303,6 +394,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted; no partial video was written", file=sys.stderr)
+        kept = ", ".join(str(path) for path in PROGRESS.kept)
+        print("interrupted; no partial file was left" + (f"; sampled latents kept: {kept}" if kept else ""),
+              file=sys.stderr)  # fmt: skip
         return 130
     return 0

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .errors import InputError
 from .latents_file import LATENTS_SUFFIX, load_latents
+from .output_paths import check_output
 
 
 @dataclass
@@ -66,6 +67,7 @@ def decode_command(args, device: str) -> None:
 
     saved = load_latents(args.latents)  # a wrong file is refused before the VAE is loaded
     out = args.out or _decoded_video_path(args.latents)
+    check_output(out)
     budget = None if args.vram_budget is None else int(args.vram_budget * GIB)
     if budget is not None and budget <= 0:
         raise InputError(f"--vram-budget must be a positive number of GiB, got {args.vram_budget}")

@@ -83,6 +83,8 @@ def load_latents(path: Path) -> SavedLatents:
             f"{path} holds latents with {latents.shape[1]} channels, but the Wan 2.1 VAE decodes "
             f"{LATENT_CHANNELS}; use a latents file saved by RealisDance-DiT's animate"
         )
-    if fps <= 0:
+    if not 1.0 <= fps <= 240.0:  # NaN fails too; a 1e-9 fps would come out as the encoder's fallback rate
         raise InputError(f"{path} records a frame rate of {fps}; the file is damaged, animate writes 16")
+    if not bool(torch.isfinite(latents).all()):
+        raise InputError(f"{path} holds NaN or infinite latents; sample again (the weights or inputs were bad).")
     return SavedLatents(latents.float(), fps)

@@ -20,6 +20,7 @@ from ..arguments import (
 from ..errors import InputError
 from ..memory import JobSize, MemoryOptions, MemoryPlan, ModelFacts, place_transformer, plan_memory
 from ..memory.text_cache import SHARED_TEXT_CACHE, text_encoder_key
+from ..release_folder import check_release_folder
 from .conditions import Conditions, ModelSignature, build_conditions
 from .preprocess import DEFAULT_MAX_AREA, DEFAULT_NUM_FRAMES, PreparedInputs, load_pose_video, prepare_inputs
 from .sampling import SamplerSettings, StepCallback, sample
@@ -106,6 +107,8 @@ class RealisDancePipeline:
         from ..memory.facts import release_facts
 
         model = Path(model).expanduser()
+        if text_encoder is None and vae is None and image_encoder is None:
+            check_release_folder(model, transformer, option="model")  # complete before minutes of loading
         device = resolve_device(device)
         dtype = dtype or default_dtype(device)
         options = memory if isinstance(memory, MemoryOptions) else MemoryOptions(mode=memory)
