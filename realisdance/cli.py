@@ -45,14 +45,19 @@ def _add_run_options(parser: argparse.ArgumentParser, defaults: dict | None = No
     defaults = defaults or {}
     parser.add_argument("--prompt", default="", help="text prompt (the release accepts an empty one)")
     parser.add_argument("--negative-prompt", default="", help="negative prompt (release default: empty)")
-    parser.add_argument("--steps", type=int, default=defaults.get("steps", 40))
+    parser.add_argument("--steps", type=int, default=defaults.get("steps", 40), help="sampling steps (release: 40)")
     parser.add_argument("--cfg", type=float, default=2.0, help="guidance scale; 1 runs one forward per step")
-    parser.add_argument("--seed", type=int, default=1024)
+    parser.add_argument("--seed", type=int, default=1024, help="noise seed (release: 1024)")
     parser.add_argument("--frames", type=int, default=defaults.get("frames", 81), help="4k+1 frames (81 = 5 s)")
     parser.add_argument("--max-area", type=int, default=defaults.get("max_area", 768 * 768), help="pixels")
     parser.add_argument("--dtype", default=None, help="auto, bf16, fp16, fp32, fp8_e4m3fn, fp8_e5m2")
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
-    parser.add_argument("--scheduler", default="auto", choices=["auto", "unipc", "euler"])
+    parser.add_argument(
+        "--scheduler",
+        default="auto",
+        choices=["auto", "unipc", "euler"],
+        help="auto = the class the release folder's scheduler config names (flow-UniPC)",
+    )
     parser.add_argument(
         "--memory",
         default="auto",
@@ -81,10 +86,12 @@ def _add_vae_tiling_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m realisdance", description="RealisDance-DiT character animation")
+    # Every option's default is shown in --help.
+    shown = {"formatter_class": argparse.ArgumentDefaultsHelpFormatter}
+    parser = argparse.ArgumentParser(prog="realisdance", description="RealisDance-DiT character animation", **shown)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    animate = commands.add_parser("animate", help="animate a reference image with SMPL-CS and hand videos")
+    animate = commands.add_parser("animate", help="animate a reference image with SMPL-CS and hand videos", **shown)
     animate.add_argument("--model", required=True, help="RealisDance-DiT release folder (diffusers layout)")
     animate.add_argument("--transformer", default=None, help="a transformer file or folder instead of model's")
     animate.add_argument("--ref", type=Path, help="reference image")
@@ -95,7 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     animate.add_argument("--out-dir", type=Path, default=Path("outputs"), help="batch output folder")
     _add_run_options(animate)
 
-    decode = commands.add_parser("decode", help="decode the latents animate saved (<out>.latents.pt) into the mp4")
+    decode = commands.add_parser(
+        "decode", help="decode the latents animate saved (<out>.latents.pt) into the mp4", **shown
+    )
     decode.add_argument("--model", required=True, help="RealisDance-DiT release folder, its vae/ folder or a VAE file")
     decode.add_argument("--latents", type=Path, required=True, help="the <out>.latents.pt file animate wrote")
     decode.add_argument("--out", type=Path, help="output mp4 (default: the latents file's name without .latents.pt)")
@@ -105,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_vae_tiling_options(decode)
 
-    demo = commands.add_parser("demo", help="the main job on an embedded tiny model and a synthetic pose clip")
+    demo = commands.add_parser("demo", help="the main job on an embedded tiny model and a synthetic pose clip", **shown)
     demo.add_argument("--model", default=None, help="a real RealisDance-DiT release folder instead of the tiny one")
     demo.add_argument("--out", type=Path, default=Path("outputs/demo.mp4"))
     _add_run_options(demo, TINY_DEMO)
@@ -302,7 +311,7 @@ def _device(args) -> str:
 def print_plan_only(model, args, job_size, transformer=None) -> None:
     """The plan ``animate`` would use, from headers and configs only (nothing is loaded)."""
     from .memory import plan_memory
-    from .memory.device import free_device_bytes
+    from .memory.device import check_host_memory_for_cpu_run, free_device_bytes
     from .memory.facts import release_facts
     from .pipeline.api import default_dtype
 
@@ -311,6 +320,7 @@ def print_plan_only(model, args, job_size, transformer=None) -> None:
     facts = release_facts(model, dtype, transformer)
     plan = plan_memory(facts, job_size, memory_options(args), free_device_bytes(device))
     print(plan.describe())
+    check_host_memory_for_cpu_run(plan, facts, device)
 
 
 def _load_pipeline(model, args, transformer=None, job_size=None):

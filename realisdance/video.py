@@ -43,6 +43,8 @@ class VideoInfo:
 
 
 def _open_input(path: Path) -> av.container.InputContainer:
+    if path.is_dir():
+        raise InputError(f"'{path}' is a folder, not a video; give the video file.")
     if not path.is_file():
         raise InputError(f"Video file not found: '{path}'. Check the path (or upload the video again) and retry.")
     try:

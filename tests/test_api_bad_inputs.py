@@ -132,3 +132,43 @@ def test_nan_reference_or_pose_frames_are_refused_not_turned_into_a_black_video(
     with pytest.raises(InputError, match="pose video") as refused:
         pipe(media["ref"], poses, torch.rand(5, 32, 48, 3), **SMALL)
     _one_sentence(refused.value)
+
+
+def test_a_shard_index_cannot_name_files_outside_its_folder(release, tmp_path):
+    broken = _broken_copy(release, tmp_path, lambda f: None)
+    folder = broken / "transformer"
+    weights = folder / "diffusion_pytorch_model.safetensors"
+    shard = folder / "diffusion_pytorch_model-00001-of-00001.safetensors"
+    weights.rename(shard)
+    from realisdance.checkpoints.safetensors_file import read_header
+
+    names = list(read_header(shard).tensors)
+    index = {"metadata": {}, "weight_map": {name: "../../../../../../etc/hostname" for name in names}}
+    (folder / "diffusion_pytorch_model.safetensors.index.json").write_text(json.dumps(index))
+    with pytest.raises(CheckpointError, match="not a file of its folder") as refused:
+        RealisDancePipeline.from_pretrained(broken, device="cpu")
+    _one_sentence(refused.value)
+
+
+def test_folders_given_as_media_are_named_as_folders(pipe, tmp_path, media):
+    with pytest.raises(InputError, match="is a folder, not a video"):
+        pipe(media["ref"], tmp_path, media["hamer"], **SMALL)
+    with pytest.raises(InputError, match="is a folder, not an image"):
+        pipe(tmp_path, media["smpl"], media["hamer"], **SMALL)
+
+
+def test_a_cpu_job_larger_than_the_available_ram_is_refused_with_the_numbers(monkeypatch):
+    from types import SimpleNamespace
+
+    from realisdance.memory import JobSize, device
+    from realisdance.memory.sizes import GIB
+
+    plan = SimpleNamespace(peak_bytes=100 * GIB, job=JobSize())
+    facts = SimpleNamespace(text_encoder_bytes=11 * GIB, clip_bytes=GIB, vae_bytes=GIB // 2)
+    monkeypatch.setattr(device, "available_host_bytes", lambda: 20 * GIB)
+    with pytest.raises(InputError, match=r"about 112\.5 GiB of RAM .* 20\.0 GiB are available") as refused:
+        device.check_host_memory_for_cpu_run(plan, facts, "cpu")
+    _one_sentence(refused.value)
+    device.check_host_memory_for_cpu_run(plan, facts, "meta")  # only the CPU's RAM is checked here
+    monkeypatch.setattr(device, "available_host_bytes", lambda: 200 * GIB)
+    device.check_host_memory_for_cpu_run(plan, facts, "cpu")

@@ -368,3 +368,23 @@ def test_out_of_memory_while_sampling_says_to_plan_for_less(release, tmp_path, c
     assert err.startswith("error: sampling ran out of device memory although the plan")
     assert "--vram-budget 2" in err and "Traceback" not in stderr
     assert not out.exists()
+
+
+def test_the_command_runs_from_any_folder_and_help_shows_every_default(tmp_path):
+    """After the README's setup (an editable install of the core), `realisdance` and `python3 -m realisdance` work
+    outside the repository."""
+    import shutil
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in __import__("os").environ.items() if k != "PYTHONPATH"}
+    module = subprocess.run([sys.executable, "-m", "realisdance", "animate", "--help"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True)  # fmt: skip
+    assert module.returncode == 0, module.stderr
+    options = module.stdout.split("options:", 1)[1]
+    entries = {entry.split()[0]: entry for entry in options.split("\n  -") if entry.strip()}
+    for option in ("-steps", "-cfg", "-seed", "-frames", "-max-area", "-scheduler", "-memory", "-out-dir"):
+        assert "(default:" in entries[option], entries[option]
+    script = shutil.which("realisdance")
+    assert script is not None, "the console script is missing: run the README's setup command"
+    assert subprocess.run([script, "--help"], cwd=tmp_path, env=env, capture_output=True).returncode == 0

@@ -43,6 +43,13 @@ def _from_index(index_path: Path) -> list[SafetensorsHeader]:
     if not isinstance(weight_map, dict) or not weight_map:
         raise CheckpointError(f"{index_path}: the index has no 'weight_map'; download it again.")
     shards = sorted(set(weight_map.values()))
+    folder = index_path.parent.resolve()
+    for name in shards:  # an index names files of its own folder; never let it open anything elsewhere
+        if not isinstance(name, str) or Path(name).is_absolute() or (folder / name).resolve().parent != folder:
+            raise CheckpointError(
+                f"{index_path}: the index names the shard {name!r}, which is not a file of its folder; the index is "
+                "damaged or crafted. Download it again."
+            )
     missing = [name for name in shards if not (index_path.parent / name).is_file()]
     if missing:
         raise CheckpointError(
@@ -55,10 +62,10 @@ def _from_index(index_path: Path) -> list[SafetensorsHeader]:
         listed = {k for k, v in weight_map.items() if v == header.path.name}
         absent = listed - set(header.tensors)
         if absent:
+            how_many = "none of them is" if len(absent) == len(listed) else f"{len(absent)} of them are not"
             raise CheckpointError(
-                f"{header.path}: the index says this shard holds {len(listed)} tensors but "
-                f"{len(absent)} are not in it (e.g. {sorted(absent)[0]!r}); the shard and the index are from "
-                f"different downloads. Download both again."
+                f"{header.path}: the index lists {len(listed)} tensors in this shard but {how_many} in it (e.g. "
+                f"{sorted(absent)[0]!r}); the shard and the index are from different downloads. Download both again."
             )
     return headers
 

@@ -35,3 +35,21 @@ def is_out_of_memory(error: BaseException) -> bool:
     return isinstance(error, out_of_memory) or (
         isinstance(error, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
     )
+
+
+def check_host_memory_for_cpu_run(plan, facts, device) -> None:
+    """On the CPU the whole job lives in host RAM: refuse one that cannot fit the RAM available now, with the numbers,
+    instead of swapping for hours or being killed (on a GPU the planner's budget does this job)."""
+    from ..errors import InputError
+    from .sizes import GIB
+
+    if torch.device(device).type != "cpu":
+        return
+    available = available_host_bytes()
+    need = plan.peak_bytes + facts.text_encoder_bytes + facts.clip_bytes + facts.vae_bytes
+    if available is not None and need > available:
+        raise InputError(
+            f"this job needs about {need / GIB:.1f} GiB of RAM on the CPU (model and activations for "
+            f"{plan.job.describe()}) but {available / GIB:.1f} GiB are available; use fewer frames or a smaller "
+            "max area, or run it on a GPU."
+        )

@@ -103,7 +103,7 @@ class RealisDancePipeline:
         """
         from ..checkpoints import load_transformer
         from ..encoders import load_clip_image_encoder, load_scheduler, load_text_encoder, load_vae
-        from ..memory.device import free_device_bytes
+        from ..memory.device import check_host_memory_for_cpu_run, free_device_bytes
         from ..memory.facts import release_facts
 
         model = Path(model).expanduser()
@@ -114,6 +114,7 @@ class RealisDancePipeline:
         options = memory if isinstance(memory, MemoryOptions) else MemoryOptions(mode=memory)
         facts = release_facts(model, dtype, transformer)
         plan = plan_memory(facts, job or JobSize(), options, free_device_bytes(device))
+        check_host_memory_for_cpu_run(plan, facts, device)
         # A resident plan loads straight onto the device; any other loads on the CPU and is then placed.
         direct = not plan.streams and plan.dtype == facts.dtype
         dit = load_transformer(transformer or model, dtype=dtype, device=device if direct else "cpu", progress=progress)

@@ -51,6 +51,9 @@ VideoSource = str | os.PathLike | np.ndarray | torch.Tensor
 # ---------------------------------------------------------------------------------------------------------------
 
 
+MAX_FRAMES = 1001  # 62 s at 16 fps in one window; past that the attention of one run grows beyond any GPU
+
+
 def check_frame_count(num_frames: int) -> int:
     """Return ``num_frames`` if it is 4k+1 (1, 5, ..., 77, 81, 85, ...); raise ``InputError`` otherwise."""
     if isinstance(num_frames, bool) or not isinstance(num_frames, int | np.integer):
@@ -58,6 +61,10 @@ def check_frame_count(num_frames: int) -> int:
     num_frames = int(num_frames)
     if num_frames < 1:
         raise InputError(f"frames must be at least 1 and of the form 4k+1 (1, 5, …, 81 …); got {num_frames}.")
+    if num_frames > MAX_FRAMES:
+        raise InputError(
+            f"frames must be at most {MAX_FRAMES} in one run (81 = 5 s is the release's length); got {num_frames}."
+        )
     if (num_frames - 1) % TEMPORAL_STRIDE:
         lower = (num_frames - 1) // TEMPORAL_STRIDE * TEMPORAL_STRIDE + 1
         raise InputError(
