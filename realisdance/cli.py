@@ -9,6 +9,7 @@ VAE tiles after running out of device memory, which both commands answer with th
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -196,7 +197,6 @@ def run_job(pipeline, job: Job, args, settings, model) -> None:
             raise
         raise InputError(sampling_out_of_memory_advice(pipeline.memory_plan)) from None
     latents_path = keep_latents(latents, latents_path_for(job.out))
-    PROGRESS.kept.append(latents_path)
     # An older video under this name belongs to another sampling: never leave it beside these latents.
     job.out.unlink(missing_ok=True)
     if not bool(torch.isfinite(latents).all()):
@@ -219,18 +219,40 @@ class RunProgress:
 
 
 PROGRESS = RunProgress()
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # Ctrl-C; kill and service managers
 
 
 def keep_latents(latents, path: Path) -> Path:
     """Save the sampled latents under ``path``; when that fails (disk full, folder gone), under the cache's
-    rescued/ folder instead, and say where: a finished sampling is never dropped."""
+    rescued/ folder instead, and say where: a finished sampling is never dropped. Ctrl-C and SIGTERM wait until the
+    file is complete (a few seconds at most), so an interrupt never throws the sampling away half-saved."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        kept = _save_or_rescue(latents, path)
+        PROGRESS.kept.append(kept)
+        return kept
+    # Deferred, not blocked: torch's worker threads would take a blocked signal and interrupt us anyway.
+    arrived: list[int] = []
+    previous = {stop: signal.signal(stop, lambda number, frame: arrived.append(number)) for stop in STOP_SIGNALS}
+    try:
+        kept = _save_or_rescue(latents, path)
+        PROGRESS.kept.append(kept)
+    finally:
+        for stop, handler in previous.items():
+            signal.signal(stop, handler)
+    if arrived:
+        raise KeyboardInterrupt  # the stop that came during the save, now that the file is complete
+    return kept
+
+
+def _save_or_rescue(latents, path: Path) -> Path:
     try:
         save_latents(path, latents)
         return path
     except OSError as error:
-        rescue = (
-            CACHE_DIR / "rescued" / f"{path.name[: -len('.latents.pt')]}.{time.strftime('%Y%m%d-%H%M%S')}.latents.pt"
-        )
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        rescue = CACHE_DIR / "rescued" / path.name.replace(".latents.pt", f".{stamp}.latents.pt")
         try:
             save_latents(rescue, latents)
         except OSError as second:
@@ -376,7 +398,6 @@ def _stop_on_sigterm(signum, frame) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import signal
     import threading
 
     args = build_parser().parse_args(argv)

@@ -56,10 +56,11 @@ def save_latents(path: Path, latents, fps: float = OUTPUT_FPS) -> None:
         temporary.unlink(missing_ok=True)
 
 
-def load_latents(path: Path) -> SavedLatents:
+def load_latents(path) -> SavedLatents:
     """The latents ``animate`` saved: our dict format, or the bare tensor older versions wrote (16 fps)."""
     import torch
 
+    path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file; give the <out>.mp4{LATENTS_SUFFIX} file that animate saved")
     try:

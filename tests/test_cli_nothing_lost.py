@@ -118,3 +118,21 @@ def test_sigterm_stops_like_ctrl_c_and_leaves_nothing_half_written(release, medi
     assert "interrupted" in err and "Traceback" not in err, err
     assert not list(tmp_path.glob(".*")), list(tmp_path.iterdir())  # no partial, no lock
     assert not out.exists()
+
+
+def test_ctrl_c_during_the_latents_save_waits_for_the_file_then_says_it_was_kept(release, media, tmp_path,
+                                                                                  monkeypatch, capsys):  # fmt: skip
+    real_save = cli.save_latents
+
+    def save_then_interrupt(path, latents, *args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C arrives while the file is being written
+        time.sleep(0.2)
+        return real_save(path, latents, *args, **kwargs)
+
+    monkeypatch.setattr(cli, "save_latents", save_then_interrupt)
+    out = tmp_path / "dance.mp4"
+    assert cli.main(_animate(release, media, out)) == 130
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "interrupted" in err and "dance.mp4.latents.pt" in err, err
+    assert latents_file.load_latents(tmp_path / "dance.mp4.latents.pt").latents.shape == (1, 16, 2, 8, 12)
+    assert not list(tmp_path.glob(".*"))

@@ -177,3 +177,34 @@ def test_a_large_reference_under_pils_guard_is_refused_with_its_size(tmp_path):
     Image.new("L", (side, side)).save(tmp_path / "big.png")
     with pytest.raises(InputError, match=f"{side}x{side} pixels"):
         load_reference_image(tmp_path / "big.png")
+
+
+def test_files_holding_code_are_refused_in_one_sentence_that_never_suggests_unsafe_loading(tmp_path):
+    """torch's own refusal is multi-sentence and suggests weights_only=False; ours names the object and the fix."""
+    import os
+    import pickle
+
+    import torch
+
+    from realisdance.latents_file import load_latents
+    from realisdance.pose import load_hamer
+    from realisdance.pose.gvhmr import load_gvhmr
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, ("echo never",))
+
+    torch.save({"smpl_params_incam": Payload()}, tmp_path / "evil.pt")
+    (tmp_path / "evil.pkl").write_bytes(pickle.dumps({"vertices": Payload()}))
+    for load, path in (
+        (load_gvhmr, "evil.pt"),
+        (load_hamer, "evil.pt"),
+        (load_hamer, "evil.pkl"),
+        (load_latents, "evil.pt"),
+    ):
+        with pytest.raises(InputError) as refused:
+            load(tmp_path / path)
+        message = str(refused.value)
+        assert "\n" not in message and "weights_only" not in message and "truncated" not in message.split("holds")[0]
+        if load is not load_latents:
+            assert "system, which is not plain data" in message, message

@@ -10,7 +10,6 @@ focal-length options put it at the image centre) unless given, and fps is passed
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from ..unpickling import torch_load_plain, unreadable
 from .smplx_params import SMPLXParams, SMPLXSequence
 
 GVHMR_HAND_PCA = True  # GVHMR's SMPL-X: num_pca_comps=12 ...
@@ -45,29 +45,14 @@ def load_gvhmr(
     path = Path(path).expanduser()
     if not path.is_file():
         raise InputError(f"GVHMR result not found: {path}. Run GVHMR's demo and pass its hmr4d_results.pt.")
-    try:
-        pred = torch.load(path, map_location="cpu", weights_only=not trust_pickle)
-    except pickle.UnpicklingError as exc:
-        detail = _unpickling_detail(exc)
-        if trust_pickle or "Unsupported global" not in detail:
-            raise InputError(f"{path} is not a readable torch file ({detail}); it may be truncated.") from exc
-        raise InputError(
-            f"{path} holds objects other than tensors, so it was not unpickled ({detail}). Re-save only "
-            "{'smpl_params_incam': ..., 'K_fullimg': ...}, or set trust_pickle if you made the file yourself."
-        ) from exc
-    except Exception as exc:  # a damaged file fails anywhere inside torch's zip or pickle readers
-        raise InputError(f"{path} is not a readable torch file ({type(exc).__name__}: {exc}).") from exc
+    if trust_pickle:  # the caller vouches for the file (never set by a node or the command line)
+        try:
+            pred = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as error:  # a damaged file fails anywhere inside torch's zip or pickle readers
+            raise unreadable(path, "GVHMR result", error) from None
+    else:
+        pred = torch_load_plain(path, "GVHMR result")
     return gvhmr_sequence(pred, image_size, fps, params_key, match_intrinsics, source=str(path))
-
-
-def _unpickling_detail(exc: Exception) -> str:
-    """The informative part of torch's weights-only error (it buries the reason after a long preamble)."""
-    text = str(exc)
-    marker = "WeightsUnpickler error:"
-    if marker in text:
-        reason = text.split(marker, 1)[1].strip().split("\n")[0].strip()
-        return reason.split(" Please use")[0] or type(exc).__name__
-    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
 
 
 def gvhmr_sequence(

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from ..unpickling import torch_load_plain, unreadable
 from .body_model import MANO_NUM_VERTICES, SMPLXModel
 from .hands import LEFT_HAND_COLOUR, RIGHT_HAND_COLOUR, HandMesh
 from .posing import pose_smplx
@@ -167,11 +168,11 @@ def _read_arrays(path: Path) -> Any:
             with np.load(path, allow_pickle=False) as archive:
                 return {key: archive[key] for key in archive.files}
         if suffix in (".pt", ".pth"):
-            return torch.load(path, map_location="cpu", weights_only=True)
+            return torch_load_plain(path, "HaMeR")
         if suffix in (".pkl", ".pickle"):
             return to_numpy(safe_load(path.read_bytes()))
     except (pickle.UnpicklingError, ValueError, OSError, EOFError, RuntimeError) as exc:
-        raise InputError(f"{path} could not be read ({type(exc).__name__}: {exc}); is it truncated?") from exc
+        raise unreadable(path, "HaMeR", exc) from None
     raise InputError(f"{path}: unsupported file type '{suffix}'; use .npz, .pt or .pkl.")
 
 

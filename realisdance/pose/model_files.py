@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import CheckpointError
+from ..unpickling import unreadable
 from .safe_pickle import safe_load, to_numpy
 
 
@@ -56,10 +57,7 @@ def read_model_arrays(path: Path, what: str) -> dict[str, Any]:
     except CheckpointError:
         raise
     except (OSError, zipfile.BadZipFile, pickle.UnpicklingError, EOFError, ValueError, TypeError) as exc:
-        raise CheckpointError(
-            f"{path} could not be read as a {what} file ({exc}). It may be truncated or of another format; "
-            "download it again."
-        ) from exc
+        raise unreadable(path, what, exc, CheckpointError) from None
     if not isinstance(data, Mapping):
         raise CheckpointError(f"{path} holds a {type(data).__name__}, not the dict of arrays of a {what} file.")
     try:

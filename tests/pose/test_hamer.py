@@ -106,8 +106,11 @@ def test_hamer_errors(smplx_model, facing_params, tmp_path):
     with pytest.raises(InputError, match="not found"):
         load_hamer(tmp_path / "missing.pkl")
     (tmp_path / "evil.pkl").write_bytes(pickle.dumps({"x": print}))
-    with pytest.raises(InputError, match="could not be read"):
+    with pytest.raises(InputError, match=r"holds builtins.print, which is not plain data, so it was not unpickled"):
         load_hamer(tmp_path / "evil.pkl")
+    (tmp_path / "torn.pkl").write_bytes(pickle.dumps({"x": np.ones(3)})[:20])
+    with pytest.raises(InputError, match="could not be read as a HaMeR file; it is truncated"):
+        load_hamer(tmp_path / "torn.pkl")
     np.savez(tmp_path / "two.npz", vertices=np.ones((2, 1, 778, 3)), is_right=np.zeros((2, 1)))
     with pytest.raises(InputError, match="2 frames but the SMPL-X sequence 3"):
         register_hamer_hands(smplx_model, sequence(facing_params), load_hamer(tmp_path / "two.npz"),
