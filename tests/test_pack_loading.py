@@ -77,6 +77,9 @@ def test_the_pack_puts_its_core_on_sys_path_as_top_level_realisdance(comfy, monk
     """Inside ComfyUI nothing else makes ``import realisdance`` work: the pack's __init__ must."""
     repo = os.path.realpath(REPO_ROOT)
     monkeypatch.setattr(sys, "path", [p for p in sys.path if os.path.realpath(p or os.getcwd()) != repo])
+    # The README's setup installs the core editable (for the command line); a ComfyUI install does not.
+    editable = [f for f in sys.meta_path if "__editable__" in getattr(f, "__module__", "") + getattr(f, "__name__", "")]
+    monkeypatch.setattr(sys, "meta_path", [f for f in sys.meta_path if f not in editable])
     core = [name for name in sys.modules if name == "realisdance" or name.startswith("realisdance.")]
     saved = {name: sys.modules.pop(name) for name in core}
     try:
