@@ -327,7 +327,23 @@ def _device(args) -> str:
 
     if args.device:
         return str(resolve_device(args.device))
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    if torch.cuda.is_available():
+        return "cuda"
+    if torch.version.cuda is None and nvidia_gpu_present() and not getattr(args, "_told_cpu", False):
+        args._told_cpu = True
+        print(
+            f"note: this machine has an NVIDIA GPU but torch {torch.__version__} is a CPU-only build, so the run uses "
+            "the CPU (very slow); install the CUDA build of torch (README: Run the real model).",
+            file=sys.stderr,
+        )
+    return "cpu"
+
+
+def nvidia_gpu_present() -> bool:
+    """An NVIDIA driver is loaded (Linux) or its tool is on PATH: a GPU a CUDA build of torch could use."""
+    import shutil
+
+    return Path("/proc/driver/nvidia/version").exists() or shutil.which("nvidia-smi") is not None
 
 
 def print_plan_only(model, args, job_size, transformer=None) -> None:

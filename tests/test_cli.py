@@ -388,3 +388,17 @@ def test_the_command_runs_from_any_folder_and_help_shows_every_default(tmp_path)
     script = shutil.which("realisdance")
     assert script is not None, "the console script is missing: run the README's setup command"
     assert subprocess.run([script, "--help"], cwd=tmp_path, env=env, capture_output=True).returncode == 0
+
+
+def test_a_gpu_with_a_cpu_only_torch_is_said_once(monkeypatch, capsys):
+    import argparse
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.version, "cuda", None)
+    monkeypatch.setattr(cli, "nvidia_gpu_present", lambda: True)
+    args = argparse.Namespace(device=None)
+    assert cli._device(args) == "cpu" and cli._device(args) == "cpu"
+    err = capsys.readouterr().err
+    assert err.count("CPU-only build") == 1 and "install the CUDA build of torch" in err
+    monkeypatch.setattr(cli, "nvidia_gpu_present", lambda: False)
+    assert cli._device(argparse.Namespace(device=None)) == "cpu" and not capsys.readouterr().err
