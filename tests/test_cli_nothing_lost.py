@@ -136,3 +136,29 @@ def test_ctrl_c_during_the_latents_save_waits_for_the_file_then_says_it_was_kept
     assert "interrupted" in err and "dance.mp4.latents.pt" in err, err
     assert latents_file.load_latents(tmp_path / "dance.mp4.latents.pt").latents.shape == (1, 16, 2, 8, 12)
     assert not list(tmp_path.glob(".*"))
+
+
+@pytest.mark.slow
+def test_a_concurrent_run_is_refused_and_a_killed_runs_leftovers_do_not_block_the_next(release, media, tmp_path):
+    """Two real processes on one --out: the second is refused while the first samples; after SIGKILL (no clean-up
+    at all) the next run takes the output over and nothing hidden stays."""
+    out = tmp_path / "dance.mp4"
+    slow = _animate(release, media, out)
+    slow[slow.index("--steps") + 1] = "400"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    first = subprocess.Popen([sys.executable, "-m", "realisdance", *slow], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True, env=env)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and "memory plan" not in (first.stdout.readline() or ""):
+        pass
+    time.sleep(2)
+    second = subprocess.run([sys.executable, "-m", "realisdance", *_animate(release, media, out)],
+                            capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+    assert second.returncode == 2 and "another run" in second.stderr, second.stderr
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=60)
+    assert (tmp_path / ".dance.mp4.lock").exists()  # SIGKILL leaves its lock
+    third = subprocess.run([sys.executable, "-m", "realisdance", *_animate(release, media, out)],
+                           capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    assert third.returncode == 0, third.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dance.mp4", "dance.mp4.latents.pt"]
