@@ -12,6 +12,7 @@ import argparse
 import signal
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -181,6 +182,7 @@ def run_job(pipeline, job: Job, args, settings, model) -> None:
     import torch
     from tqdm import tqdm
 
+    from .encoders.chunk_hooks import chunk_count
     from .memory.device import is_out_of_memory
     from .pipeline.preprocess import prepare_inputs
     from .video import write_video
@@ -188,7 +190,10 @@ def run_job(pipeline, job: Job, args, settings, model) -> None:
     start = time.perf_counter()
     prepared = prepare_inputs(job.ref, job.smpl, job.hamer, num_frames=args.frames, max_area=args.max_area)
     print(f"{job.ref.name}: {prepared.num_frames} frames at {prepared.width}x{prepared.height}")
-    conditions = pipeline.build_conditions(prepared, job.prompt, args.negative_prompt)
+    streams = pipeline.transformer.config.add_cond_in_dim // 16
+    encodes = (streams + 1) * chunk_count(prepared.num_frames) + 2  # pose streams, grey video, reference, grey one
+    with vae_progress(pipeline.vae, "encoding", encodes):
+        conditions = pipeline.build_conditions(prepared, job.prompt, args.negative_prompt)
     try:
         with tqdm(total=settings.steps, desc="sampling", unit="step") as bar:
             latents = pipeline.sample(conditions, settings, callback=lambda i, n, x: bar.update(1))
@@ -206,9 +211,30 @@ def run_job(pipeline, job: Job, args, settings, model) -> None:
         )
     plan = pipeline.memory_plan
     retry = RetryDecode(model or args.model, latents_path, job.out, None if plan is None else plan.vae_tiling)
-    frames = decode_or_advise(pipeline.decode, latents, retry)
+    with vae_progress(pipeline.vae, "decoding", latents.shape[2]):
+        frames = decode_or_advise(pipeline.decode, latents, retry)
+    print(f"writing {job.out} ({frames.shape[0]} frames)")
     write_video(job.out, frames, fps=OUTPUT_FPS)
     print(f"wrote {job.out} ({time.perf_counter() - start:.1f} s); latents in {latents_path}")
+
+
+@contextmanager
+def vae_progress(vae, desc: str, total: int):
+    """A tqdm bar that moves on every VAE chunk (realisdance.encoders.chunk_hooks): the encodes and the decode take
+    a large share of a run and used to pass in silence. Tiled runs take more chunks; the total grows with them."""
+    from tqdm import tqdm
+
+    from .encoders.chunk_hooks import on_every_chunk
+
+    with tqdm(total=total, desc=desc, unit="chunk", leave=False) as bar:
+
+        def tick() -> None:
+            if bar.n >= bar.total:
+                bar.total = bar.n + 1
+            bar.update(1)
+
+        with on_every_chunk(getattr(vae, "module", None), tick):
+            yield
 
 
 @dataclass
@@ -387,6 +413,7 @@ def tiny_release() -> Path:
 
     folder = CACHE_DIR / "tiny-release-I2V"
     if tiny_release_info(folder) is None:
+        print(f"building the tiny model once into {folder} (a few seconds)...", flush=True)
         build_tiny_release(folder, variant="I2V", overwrite=True)
     return folder
 

@@ -402,3 +402,10 @@ def test_a_gpu_with_a_cpu_only_torch_is_said_once(monkeypatch, capsys):
     assert err.count("CPU-only build") == 1 and "install the CUDA build of torch" in err
     monkeypatch.setattr(cli, "nvidia_gpu_present", lambda: False)
     assert cli._device(argparse.Namespace(device=None)) == "cpu" and not capsys.readouterr().err
+
+
+def test_a_cpu_plan_says_it_is_a_cpu_run(release, tmp_path, capsys):
+    assert cli.main(single_args(tmp_path, release, tmp_path / "out.mp4", "--plan-only")) == 0
+    printed = capsys.readouterr().out
+    assert "a CPU run: everything in host RAM" in printed and "budget no limit" not in printed
+    assert "text encoder and CLIP: beside the DiT" in printed and "then offloaded" not in printed

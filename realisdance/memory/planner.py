@@ -134,8 +134,12 @@ class MemoryPlan:
             )
         else:
             lines.append(f"  DiT: all {self.num_blocks} blocks resident")
-        where = {True: "device, then offloaded", False: "CPU"}
-        lines.append(f"  text encoder: {where[self.text_on_device]}; CLIP: {where[self.clip_on_device]}")
+        if self.budget_bytes is None:  # a CPU run: one memory, nothing moves
+            lines[0] = lines[0].replace("budget no limit", "no device (a CPU run: everything in host RAM)")
+            lines.append("  text encoder and CLIP: beside the DiT, in host RAM")
+        else:
+            where = {True: "device, then offloaded", False: "CPU"}
+            lines.append(f"  text encoder: {where[self.text_on_device]}; CLIP: {where[self.clip_on_device]}")
         tiling = self.vae_tiling
         vae = "CPU" if not self.vae_on_device else ("untiled" if tiling is None else f"tiles {tiling.tile} px")
         lines.append(f"  VAE decode: {vae}")
