@@ -115,6 +115,15 @@ def pose_video_inputs() -> list:
     ]
 
 
+def size_outputs() -> list:
+    """The resolved job size, after the bundle: shared by RealisDance To Video and RealisDance Conditions."""
+    return [
+        io.Int.Output(display_name="width", tooltip="Width of the video that will be generated."),
+        io.Int.Output(display_name="height", tooltip="Height of the video that will be generated."),
+        io.Int.Output(display_name="num_frames", tooltip="Frames of the video that will be generated."),
+    ]
+
+
 @dataclass(frozen=True)
 class PoseJob:
     """The images and the release's preprocessing settings of one job (what ``pose_video_inputs`` ask for)."""
@@ -196,9 +205,7 @@ class RealisDanceConditions(io.ComfyNode):
             ],
             outputs=[
                 host.RealisDanceConditions.Output(display_name="conditions", tooltip="For RealisDance Sampler."),
-                io.Int.Output(display_name="width", tooltip="Width of the video that will be generated."),
-                io.Int.Output(display_name="height", tooltip="Height of the video that will be generated."),
-                io.Int.Output(display_name="num_frames", tooltip="Frames of the video that will be generated."),
+                *size_outputs(),
             ],
         )
 

@@ -25,7 +25,7 @@ from realisdance.pipeline.preprocess import (
 )
 
 from . import host, interop, native_memory
-from .conditions import PoseJob, encode_job, pose_video_inputs
+from .conditions import PoseJob, encode_job, pose_video_inputs, size_outputs
 from .host import io
 
 LATENT_CHANNELS = 16
@@ -195,9 +195,7 @@ class RealisDanceToVideo(io.ComfyNode):
                     display_name="negative", tooltip="The release's unconditional branch: the sampler's negative."
                 ),
                 io.Latent.Output(display_name="latent", tooltip="An empty video latent of the resolved size."),
-                io.Int.Output(display_name="width", tooltip="Width of the video that will be generated."),
-                io.Int.Output(display_name="height", tooltip="Height of the video that will be generated."),
-                io.Int.Output(display_name="num_frames", tooltip="Frames of the video that will be generated."),
+                *size_outputs(),
             ],
         )
 
