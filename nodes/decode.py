@@ -9,13 +9,13 @@ import torch
 from realisdance.encoders import VideoVAE
 from realisdance.errors import InputError, RealisDanceError
 from realisdance.memory.device import is_out_of_memory
-from realisdance.memory.vae_stage import decode_out_of_memory_advice, decode_room_needed, decode_tiling
+from realisdance.memory.vae_stage import decode_room_needed, decode_tiling, smaller_tile
 from realisdance.memory.weights import module_bytes
-from realisdance.pipeline.latents import from_comfy_latent
 
 from . import host, interop
 from .conditions import chunk_progress
 from .host import io
+from .latents import from_comfy_latent
 
 TILING_MODES = ["auto", "off", "on"]
 
@@ -47,6 +47,22 @@ def decode_frames(vae, latents: torch.Tensor, tiling) -> torch.Tensor:
     """Normalised latents -> (B * F, H, W, 3) float [0, 1] on the CPU; batch items follow one another."""
     video = vae.decode(latents) if tiling is None else vae.decode(latents, tiling=tiling)
     return video.float().cpu().permute(0, 2, 3, 4, 1).reshape(-1, *video.shape[-2:], 3).contiguous()
+
+
+def decode_out_of_memory_advice(tiling, height: int, width: int) -> str:
+    """One sentence for a decode that ran out of device memory: what to change before queueing again."""
+    how = "untiled" if tiling is None else f"with {tiling.tile} px tiles"
+    retry = smaller_tile(tiling, height, width)
+    kept = "the latent is kept, so queueing the prompt again only re-runs the decode"
+    if retry is None:
+        return (
+            f"decoding {width}x{height} ran out of device memory even {how}; free device memory (close other "
+            f"programs, unload other models) or decode fewer frames ({kept})."
+        )
+    return (
+        f"decoding {width}x{height} ran out of device memory {how}; set tiling to 'on' with tile_size {retry} (or "
+        f"smaller) and queue the prompt again ({kept})."
+    )
 
 
 class RealisDanceDecode(io.ComfyNode):

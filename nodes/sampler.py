@@ -7,15 +7,14 @@ import time
 
 from realisdance.encoders import WAN21_I2V_SCHEDULER_CONFIG, load_scheduler, scheduler_shift
 from realisdance.encoders.scheduler import KINDS
-from realisdance.errors import InputError
 from realisdance.memory import GIB, MODES, MemoryOptions
 from realisdance.memory.loaded import placed_for_sampling, plan_for_loaded, room_to_request
-from realisdance.memory.summary import short_plan
-from realisdance.pipeline.latents import from_comfy_latent, to_comfy_latent
 from realisdance.pipeline.sampling import SamplerSettings, sample
 
 from . import host
 from .host import io
+from .latents import from_comfy_latent, to_comfy_latent
+from .plan_summary import short_plan
 
 SEED_MAX = 2**63 - 1  # torch.Generator.manual_seed takes any non-negative int64
 
@@ -35,13 +34,9 @@ def memory_options(memory: str, vram_budget_gb: float) -> MemoryOptions:
 def plan_sampling(transformer, job, options: MemoryOptions):
     """Make room on the device (the host unloads its own models as far as needed), then plan from what is free.
 
-    The planner's refusal is re-raised in the node's words (its flags are the command line's)."""
+    The planner's refusal reaches the user as is (the core words it for no particular front end)."""
     host.make_room(room_to_request(transformer, job, options))
-    try:
-        return plan_for_loaded(transformer, job, options, host.free_device_bytes())
-    except InputError as err:
-        message = str(err).replace("--memory auto", "memory 'auto'").replace("--vram-budget", "vram_budget_gb")
-        raise InputError(message) from None
+    return plan_for_loaded(transformer, job, options, host.free_device_bytes())
 
 
 class RealisDanceSampler(io.ComfyNode):

@@ -159,7 +159,10 @@ def test_keep_on_device_keeps_the_placement_for_the_next_run_until_switched_off(
 def register_latent(comfy, latent: torch.Tensor) -> None:
     """A test-only source node "TestLatent" whose LATENT output is ``latent`` (normalised Wan layout, un-normalised
     for ComfyUI as the sampler outputs it)."""
-    from realisdance.pipeline.latents import to_comfy_latent
+    from realisdance.encoders import denormalize_latents
+
+    def to_comfy_latent(latents):  # what the sampler node outputs: the raw (un-normalised) Wan 2.1 layout
+        return {"samples": denormalize_latents(latents.float())}
 
     io = comfy.io
 

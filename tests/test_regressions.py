@@ -62,3 +62,23 @@ def test_denoise_below_one_mixes_sigma_noise_with_one_minus_sigma_start(pipeline
     noise = initial_noise(conditions.latent_shape, settings.seed)
     torch.testing.assert_close(first_input, sigma * noise + (1 - sigma) * start, rtol=1e-5, atol=1e-5)
     assert 0.1 < sigma < 0.9  # a swap would be visible
+
+
+def test_attention_kwargs_are_never_silently_dropped():
+    """They were accepted and ignored, so a LoRA scale passed there was lost; now only diffusers' LoRA 'scale' is
+    taken (it weights PEFT adapters, as in diffusers' Wan), and anything else is refused."""
+    from realisdance.model import RealisDanceTransformer
+
+    torch.manual_seed(0)
+    model = RealisDanceTransformer(**named_config("tiny-I2V")).eval()
+    inputs = dict(
+        hidden_states=torch.randn(1, 36, 2, 4, 4), timestep=torch.tensor([500]),
+        encoder_hidden_states=torch.randn(1, 512, 32), encoder_hidden_states_image=torch.randn(1, 257, 24),
+        add_cond=torch.randn(1, 32, 2, 4, 4), attn_cond=torch.randn(1, 16, 1, 4, 4), return_dict=False,
+    )  # fmt: skip
+    with torch.no_grad():
+        plain = model(**inputs)[0]
+        scaled = model(**inputs, attention_kwargs={"scale": 0.5})[0]  # no adapters loaded: same output
+        with pytest.raises(InputError, match="only 'scale'"):
+            model(**inputs, attention_kwargs={"joint_attention_kwargs": 1})
+    torch.testing.assert_close(plain, scaled)

@@ -326,7 +326,7 @@ def _refusal(facts, job, options, budget, headroom, tried) -> str:
             options_text.append(f"{width}x{height}")
             break
     if DTYPES[dtype] not in FP8 and options.mode not in ("auto", "fp8"):
-        options_text.append("--memory auto (allows fp8 block storage)")
+        options_text.append("memory mode 'auto' (allows fp8 block storage)")
     suggestion = ", or ".join(options_text) if options_text else "a GPU with more free memory"
     return (
         f"this job ({job.describe()}) needs at least {gib(need(job))} of device memory even with every DiT block "

@@ -166,8 +166,8 @@ def _require_accelerate() -> None:
     # inside the first forward with a NameError.
     if importlib.util.find_spec("accelerate") is None:
         raise InputError(
-            "streaming DiT blocks needs the 'accelerate' package: pip install accelerate (or use --memory resident "
-            "on a GPU with enough memory)"
+            "streaming DiT blocks needs the 'accelerate' package: pip install accelerate (or use the 'resident' "
+            "memory mode on a GPU with enough memory)"
         )
 
 

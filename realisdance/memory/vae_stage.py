@@ -69,19 +69,3 @@ def smaller_tile(tiling, height: int, width: int) -> int | None:
     if current <= SMALLEST_TILE:
         return None
     return max(SMALLEST_TILE, current // 2 // CHOICE_STEP * CHOICE_STEP)
-
-
-def decode_out_of_memory_advice(tiling, height: int, width: int) -> str:
-    """One sentence for a decode that ran out of device memory: what to change before queueing again."""
-    how = "untiled" if tiling is None else f"with {tiling.tile} px tiles"
-    retry = smaller_tile(tiling, height, width)
-    kept = "the latent is kept, so queueing the prompt again only re-runs the decode"
-    if retry is None:
-        return (
-            f"decoding {width}x{height} ran out of device memory even {how}; free device memory (close other "
-            f"programs, unload other models) or decode fewer frames ({kept})."
-        )
-    return (
-        f"decoding {width}x{height} ran out of device memory {how}; set tiling to 'on' with tile_size {retry} (or "
-        f"smaller) and queue the prompt again ({kept})."
-    )

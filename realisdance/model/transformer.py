@@ -16,6 +16,7 @@ import torch
 from diffusers.configuration_utils import register_to_config
 from diffusers.models.modeling_outputs import Transformer2DModelOutput
 from diffusers.models.transformers.transformer_wan import WanTransformer3DModel
+from diffusers.utils import USE_PEFT_BACKEND, scale_lora_layers, unscale_lora_layers
 
 from ..errors import InputError
 from .configs import RELEASE_ROPE_FLAGS
@@ -24,6 +25,17 @@ from .rope import RopeShift, ShiftedRotaryEmbedding
 # Text context length the Wan attention processor assumes: it treats everything before the last 512 context tokens
 # as CLIP tokens, so text must always arrive padded/truncated to exactly this length.
 TEXT_TOKENS = 512
+
+
+def _lora_scale(attention_kwargs: dict | None) -> float:
+    """The only attention argument this model takes is diffusers' LoRA ``scale``; anything else would be dropped
+    silently, so it is refused."""
+    if not attention_kwargs:
+        return 1.0
+    unknown = sorted(set(attention_kwargs) - {"scale"})
+    if unknown:
+        raise InputError(f"attention_kwargs takes only 'scale' (the LoRA scale); got {', '.join(unknown)}")
+    return float(attention_kwargs["scale"])
 
 
 def _tokens(x: torch.Tensor) -> torch.Tensor:
@@ -180,6 +192,28 @@ class RealisDanceTransformer(WanTransformer3DModel):
         add_cond: (B, add_cond_in_dim, T, H, W) pose latents. attn_cond: (B, 16, 1, H_r, W_r) reference latent.
         """
         self._check_inputs(hidden_states, encoder_hidden_states, encoder_hidden_states_image, add_cond, attn_cond)
+        lora_scale = _lora_scale(attention_kwargs)
+        if USE_PEFT_BACKEND:  # as diffusers' Wan: a LoRA scale passed here weights the loaded PEFT adapters
+            scale_lora_layers(self, lora_scale)
+        try:
+            return self._forward(
+                hidden_states, timestep, encoder_hidden_states, encoder_hidden_states_image, add_cond, attn_cond,
+                return_dict,
+            )  # fmt: skip
+        finally:
+            if USE_PEFT_BACKEND:
+                unscale_lora_layers(self, lora_scale)
+
+    def _forward(
+        self,
+        hidden_states,
+        timestep,
+        encoder_hidden_states,
+        encoder_hidden_states_image,
+        add_cond,
+        attn_cond,
+        return_dict,
+    ):
         batch, _, frames, height, width = hidden_states.shape
         p_t, p_h, p_w = self.config.patch_size
         video_grid = (frames // p_t, height // p_h, width // p_w)

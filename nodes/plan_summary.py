@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .sizes import GIB
+from realisdance.memory.sizes import GIB
 
 
 def _gib(num_bytes: int) -> str:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from ..encoders.vae import denormalize_latents, normalize_latents
-from ..errors import InputError
+from realisdance.encoders.vae import denormalize_latents, normalize_latents
+from realisdance.errors import InputError
 
 LATENT_CHANNELS = 16
 
