@@ -12,4 +12,10 @@ fi
 "$PY" -m pip install --quiet --no-deps -e .
 if [ "${1:-}" = "--dev" ]; then
   "$PY" -m pip install --quiet -r requirements-dev.txt
+  # Headless EGL for the GL pose backend's tests (moderngl); without it those tests skip with a reason.
+  if ! ldconfig -p 2>/dev/null | grep -q "libEGL.so.1" && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "setup: installing libegl1 + Mesa for the GL backend's tests"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libegl1 libgl1-mesa-dri) >/dev/null \
+      || echo "setup: could not install EGL; the GL backend's tests will skip"
+  fi
 fi
