@@ -149,3 +149,39 @@ def test_text_cache_is_an_lru_keyed_by_model_and_prompt():
     cache.put("m", "c", c)  # evicts "b", the least recently used
     assert cache.get("m", "b") is None and torch.equal(cache.get("m", "c"), c)
     assert (cache.hits, cache.misses) == (2, 2)
+
+
+@pytest.mark.parametrize("streamed", [(1,), (0, 1)])
+def test_each_streamed_block_is_onloaded_while_the_block_before_it_runs(tiny_model, streamed, monkeypatch):
+    """The prefetch chain: the last resident block (or the previous streamed one) starts the next streamed block's
+    copy when it starts, so the copy overlaps its compute on a GPU. Recorded through diffusers' own onload calls."""
+    from diffusers.hooks.group_offloading import ModuleGroup
+
+    model = tiny_model("I2V")
+    inputs = tiny_inputs(model)
+    placement = place_transformer(model, tiny_plan(model, streamed=streamed), "cpu")
+    group_block = {id(group): index for index, group in zip(placement.streamed, placement.groups(), strict=True)}
+    running: list[int] = []
+    onloads: list[tuple[int, int | None]] = []  # (block onloaded, block running at that moment)
+    original = ModuleGroup.onload_
+
+    def spy(group, *args, **kwargs):
+        onloads.append((group_block.get(id(group)), running[-1] if running else None))
+        return original(group, *args, **kwargs)
+
+    monkeypatch.setattr(ModuleGroup, "onload_", spy)
+    hooks = [
+        block.register_forward_pre_hook(lambda module, args, index=index: running.append(index), prepend=True)
+        for index, block in enumerate(model.blocks)
+    ]
+    try:
+        forward(model, inputs)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    first = placement.streamed[0]
+    if first > 0:  # the last resident block prefetches the first streamed one
+        assert (first, first - 1) in onloads, onloads
+    for previous, following in zip(placement.streamed, placement.streamed[1:], strict=False):
+        assert (following, previous) in onloads, onloads  # prefetched while the previous block runs
+    placement.remove()

@@ -4,8 +4,8 @@ Streaming uses diffusers' group offloading (``apply_group_offloading``, block le
 a container holding only the streamed blocks, so the resident blocks and the embedders carry no hooks. On CUDA the
 copies run on a side stream (``use_stream``, ``record_stream``) from pinned host memory (or pinned on the fly when
 the plan found too little RAM), and each streamed block prefetches the next one while it computes; the last
-resident block prefetches the first streamed one. On a CPU the same hooks run with onload = offload = cpu, so tests
-exercise the exact mechanism.
+resident block prefetches the first streamed one. On a CPU the same hooks and the same prefetch chain run with
+onload = offload = cpu, so tests exercise the exact mechanism and order (only the copies are no-ops).
 """
 
 from __future__ import annotations
@@ -152,8 +152,9 @@ def place_transformer(transformer: torch.nn.Module, plan, device: str | torch.de
         record_stream=use_stream,
         low_cpu_mem_usage=not plan.pin_memory,
     )
-    if use_stream:
-        _chain_prefetch(transformer, placement)
+    # The chain is the same with or without a side stream (without one the prefetch copy is synchronous; on a CPU it is
+    # a no-op), so the CPU tests exercise the order a GPU run uses.
+    _chain_prefetch(transformer, placement)
     return placement
 
 
