@@ -163,3 +163,29 @@ def test_vae_tile_override_replaces_the_planned_tiles(release_facts):
 def test_an_invalid_vae_tile_is_refused_when_the_options_are_made(tile, overlap, message):
     with pytest.raises(InputError, match=message):
         MemoryOptions(vae_tile=tile, vae_overlap=overlap)
+
+
+@pytest.mark.parametrize("budget_gib", [7, 5, 3.5, 2.6])
+def test_a_refusal_names_a_smaller_job_that_really_fits(budget_gib):
+    """`--plan-only` and the nodes refuse a job that cannot fit with what would: fewer frames, a smaller size, or
+    both; planning the named job with the same budget then succeeds."""
+    import re
+
+    from realisdance.errors import InputError
+    from realisdance.memory import GIB, JobSize, MemoryOptions, ModelFacts, plan_memory
+    from realisdance.model.configs import named_config
+
+    facts, budget = ModelFacts(named_config("14B-I2V"), "bf16"), int(budget_gib * GIB)
+    with pytest.raises(InputError) as refused:
+        plan_memory(facts, JobSize(), MemoryOptions(), budget)
+    message = str(refused.value)
+    frames = re.search(r"try (\d+) frames(?: at (\d+)x(\d+))?", message)
+    size = re.search(r"(?:try |or )(\d+)x(\d+)", message)
+    assert frames or size, message
+    if frames and frames.group(2):
+        named = JobSize(int(frames.group(1)), int(frames.group(3)), int(frames.group(2)))
+    elif frames:
+        named = JobSize(int(frames.group(1)))
+    else:
+        named = JobSize(81, int(size.group(2)), int(size.group(1)))
+    assert plan_memory(facts, named, MemoryOptions(), budget).peak_bytes <= budget

@@ -325,6 +325,17 @@ def _refusal(facts, job, options, budget, headroom, tried) -> str:
         if need(smaller) <= usable:
             options_text.append(f"{width}x{height}")
             break
+    if not options_text:  # neither fewer frames nor a smaller size alone fits: the largest job with both reduced
+        combos = [
+            JobSize(frames, int(job.height * scale) // 16 * 16, int(job.width * scale) // 16 * 16, None, None,
+                    job.guidance)
+            for scale in (0.875, 0.75, 0.625, 0.5)
+            for frames in range(job.num_frames - 4, 0, -4)
+        ]  # fmt: skip
+        fitting = [j for j in combos if need(j) <= usable]
+        if fitting:
+            best = max(fitting, key=lambda j: j.video_tokens)
+            options_text.append(f"{best.num_frames} frames at {best.width}x{best.height}")
     if DTYPES[dtype] not in FP8 and options.mode not in ("auto", "fp8"):
         options_text.append("memory mode 'auto' (allows fp8 block storage)")
     suggestion = ", or ".join(options_text) if options_text else "a GPU with more free memory"
