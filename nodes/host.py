@@ -25,6 +25,7 @@ import torch
 from comfy_api.latest import ComfyExtension, io, ui
 
 from realisdance.errors import CheckpointError
+from realisdance.memory.weights import module_bytes
 from realisdance.safe_paths import resolve_user_file, user_files
 
 __all__ = [
@@ -246,8 +247,7 @@ def make_room(num_bytes: int) -> None:
 
 
 def _module_bytes(wrapper) -> int:
-    module = wrapper.module
-    return sum(t.nbytes for t in (*module.parameters(), *module.buffers()))
+    return module_bytes(wrapper.module)
 
 
 @contextmanager

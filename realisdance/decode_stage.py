@@ -62,6 +62,7 @@ def decode_command(args, device: str) -> None:
     from .memory import GIB, MemoryOptions
     from .memory.device import free_device_bytes
     from .memory.vae_stage import decode_tiling
+    from .memory.weights import module_bytes
     from .pipeline.api import decode_frames
     from .video import write_video
 
@@ -76,7 +77,7 @@ def decode_command(args, device: str) -> None:
     planned = None
     if args.vae_tile is None:
         free = budget if budget is not None else free_device_bytes(device)
-        weight_bytes = sum(p.numel() * p.element_size() for p in vae.module.parameters())
+        weight_bytes = module_bytes(vae.module)
         planned = decode_tiling(free, weight_bytes, tuple(saved.latents.shape), vae.dtype)
     tiling = options.vae_tiling_for(planned)
     tiles = "untiled" if tiling is None else f"tiles {tiling.tile} px, overlap {tiling.overlap} px"

@@ -44,7 +44,7 @@ def _model_kwargs(config: dict) -> dict:
     return {k: v for k, v in config.items() if k in known}
 
 
-def _plan(source: CheckpointSource) -> tuple[dict[str, TensorPlan], dict[str, tuple[int, ...]]]:
+def plan_tensors(source: CheckpointSource) -> tuple[dict[str, TensorPlan], dict[str, tuple[int, ...]]]:
     """Map every diffusers parameter name to the stored tensor that fills it."""
     all_names = [name for header in source.headers for name in header.tensors]
     prefix, stripped = strip_prefix(all_names)
@@ -165,7 +165,7 @@ def load_transformer(
     compute). Single files in diffusers, original-Wan or ComfyUI naming are all accepted.
     """
     source = locate(path)
-    plans, shapes = _plan(source)
+    plans, shapes = plan_tensors(source)
     _require_realisdance(source, shapes)
     config = resolve_config(source, shapes, config_overrides)
     try:

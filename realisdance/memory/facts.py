@@ -29,11 +29,11 @@ def component_bytes(root: Path, name: str, element_bytes: int) -> int:
 def transformer_config_and_dtype(path: str | Path, dtype: str) -> tuple[dict, str]:
     """The DiT's config and the storage precision ``dtype`` ('auto' or a name) resolves to, from headers only."""
     from ..checkpoints.dtypes import dominant_stored_dtype, resolve_dtype
-    from ..checkpoints.loader import _plan, resolve_config
+    from ..checkpoints.loader import plan_tensors, resolve_config
     from ..checkpoints.sources import locate
 
     source = locate(path)
-    _, shapes = _plan(source)
+    _, shapes = plan_tensors(source)
     config = resolve_config(source, shapes, None)
     return config, resolve_dtype(dtype, dominant_stored_dtype(source.headers))
 

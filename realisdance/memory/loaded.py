@@ -32,7 +32,7 @@ def placement_device_bytes(placement: DitPlacement | None) -> int:
     """Device bytes a kept placement holds (they become free again when it is replaced); 0 on a CPU."""
     if placement is None or placement.device.type == "cpu" or placement.parked:
         return 0
-    return sum(t.nbytes for t in placement._resident_tensors() if t.device.type == placement.device.type)
+    return sum(t.nbytes for t in placement.resident_tensors() if t.device.type == placement.device.type)
 
 
 def room_to_request(transformer: torch.nn.Module, job: JobSize, options: MemoryOptions) -> int:

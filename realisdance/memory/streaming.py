@@ -40,7 +40,7 @@ class DitPlacement:
 
     parked: bool = False
 
-    def _resident_tensors(self):
+    def resident_tensors(self):
         streamed = {f"blocks.{i}." for i in self.streamed}
         for name, tensor in [*self.transformer.named_parameters(), *self.transformer.named_buffers()]:
             if not any(name.startswith(prefix) for prefix in streamed):
@@ -51,7 +51,7 @@ class DitPlacement:
         if self.parked or self.device.type == "cpu":
             return
         self.release()
-        for tensor in self._resident_tensors():
+        for tensor in self.resident_tensors():
             tensor.data = tensor.data.to("cpu")
         self.parked = True
         torch.cuda.empty_cache()
@@ -60,7 +60,7 @@ class DitPlacement:
         """Back on the device before sampling."""
         if not self.parked:
             return
-        for tensor in self._resident_tensors():
+        for tensor in self.resident_tensors():
             tensor.data = tensor.data.to(self.device)
         self.parked = False
 
