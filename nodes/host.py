@@ -62,7 +62,7 @@ __all__ = [
 
 # ---- types passed between our nodes ----
 
-RealisDanceModel = io.Custom("REALISDANCE_MODEL")  # a realisdance.model.handle.ModelHandle
+RealisDanceModel = io.Custom("REALISDANCE_MODEL")  # a realisdance.model_handle.ModelHandle
 RealisDanceTextEncoder = io.Custom("REALISDANCE_TEXT_ENCODER")  # realisdance.encoders.TextEncoder
 RealisDanceClipVision = io.Custom("REALISDANCE_CLIP_VISION")  # realisdance.encoders.ClipImageEncoder
 RealisDanceVae = io.Custom("REALISDANCE_VAE")  # realisdance.encoders.VideoVAE

@@ -9,7 +9,7 @@ import torch
 from realisdance.checkpoints import file_kind as kinds
 from realisdance.encoders import load_clip_image_encoder, load_text_encoder, load_vae
 from realisdance.errors import CheckpointError
-from realisdance.model.handle import ModelHandle, available_attention, load_model
+from realisdance.model_handle import ModelHandle, available_attention, load_model
 
 from . import host
 from .host import io

@@ -13,11 +13,11 @@ from diffusers import WanTransformer3DModel
 from helpers import randomize_, tiny_inputs
 from safetensors.torch import save_file
 
+from realisdance import model_handle as handle_module
 from realisdance.checkpoints import DTYPES, save_diffusers_folder, save_single_file
 from realisdance.errors import CheckpointError, InputError, RealisDanceError
 from realisdance.model import build_transformer, named_config
-from realisdance.model import handle as handle_module
-from realisdance.model.handle import ModelHandle
+from realisdance.model_handle import ModelHandle
 
 pytest_plugins = ["comfy_double.fixtures"]  # the `comfy` and `comfy_pack` fixtures
 

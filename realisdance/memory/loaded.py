@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 import torch
 
-from ..model.handle import storage_dtype_name
+from ..model_handle import storage_dtype_name
 from .planner import MemoryOptions, MemoryPlan, ModelFacts, plan_memory
 from .sizes import JobSize
 from .streaming import DitPlacement, place_transformer

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import torch
 
-from ..errors import InputError
-from .precision import DTYPE_NAMES
+from .checkpoints import load_transformer
+from .errors import InputError
+from .model.precision import DTYPE_NAMES
 
 # Our user-facing names -> diffusers' attention backend names (diffusers.models.attention_dispatch).
 ATTENTION_BACKENDS = {"sdpa": "native", "sage": "sage", "flash": "flash", "xformers": "xformers"}
@@ -96,7 +97,6 @@ def load_model(
     progress: Callable[[int, int], None] | None = None,
 ) -> ModelHandle:
     """Load the transformer (see ``realisdance.checkpoints.load_transformer``) and select its attention backend."""
-    from ..checkpoints import load_transformer  # the loader imports this package; import it lazily
 
     check_attention(attention)  # fail before minutes of loading, not after
     transformer = load_transformer(path, dtype=dtype, device=device, progress=progress)
