@@ -193,5 +193,4 @@ def load_transformer(
                 done += 1
                 if progress is not None:
                     progress(done, total)
-    model.config_source = str(source.config_path or source.path)
     return model.eval().requires_grad_(False)

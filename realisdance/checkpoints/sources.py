@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CheckpointError
@@ -23,11 +23,6 @@ class CheckpointSource:
     headers: list[SafetensorsHeader]
     config: dict | None = None
     config_path: Path | None = None
-    shard_of: dict[str, Path] = field(default_factory=dict)  # tensor name -> file, from an index
-
-    @property
-    def tensor_names(self) -> list[str]:
-        return [name for header in self.headers for name in header.tensors]
 
 
 def _read_json(path: Path) -> dict:

@@ -51,10 +51,5 @@ class JobSize:
     def tokens(self) -> int:
         return self.video_tokens + self.reference_tokens
 
-    @property
-    def forwards_per_step(self) -> int:
-        """Our sampler runs the CFG branches one after the other (unbatched), as the release does."""
-        return 2 if self.guidance > 1.0 else 1
-
     def describe(self) -> str:
         return f"{self.num_frames} frames at {self.width}x{self.height} ({self.tokens:,} tokens per forward)"
