@@ -16,11 +16,9 @@ from pathlib import Path
 import torch
 
 from ..errors import CheckpointError, InputError
+from ..wan_constants import TEXT_TOKENS  # dependency-free: text encoding never imports diffusers
 from .folders import component_dir, describe_config, read_json, transformers_dtype_kwargs
 from .wrapped import WrappedModule
-
-# Same value as ``realisdance.model.TEXT_TOKENS``; repeated so that text encoding does not import diffusers.
-TEXT_TOKENS = 512
 
 TOKENIZER_MARKERS = ("tokenizer_config.json", "tokenizer.json", "spiece.model")
 

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import InputError
+from ..wan_constants import VAE_SPATIAL
 
-SPATIAL_FACTOR = 8  # Wan 2.1 VAE: 8x spatial compression, so tiles and overlaps are whole latent pixels
+SPATIAL_FACTOR = VAE_SPATIAL  # tiles and overlaps are whole latent pixels
 MIN_TILE = 16  # two latent pixels: the smallest tile the encoder's stride-2 stages can still halve three times
 
 

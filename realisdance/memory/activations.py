@@ -21,10 +21,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..wan_constants import CLIP_TOKENS, TEXT_TOKENS
 from .sizes import JobSize
 
-TEXT_TOKENS = 512
-CLIP_TOKENS = 257
 FLOAT32 = 4
 
 

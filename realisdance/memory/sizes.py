@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..wan_constants import TOKEN_PIXELS, VAE_SPATIAL, VAE_TEMPORAL  # noqa: F401 (re-exported)
+
 GIB = 1024**3
-VAE_TEMPORAL = 4  # Wan 2.1 VAE: 81 frames -> 21 latent frames
-VAE_SPATIAL = 8
-TOKEN_PIXELS = 16  # VAE 8x times the DiT's 2x2 patch
 
 
 def gib(num_bytes: float) -> str:

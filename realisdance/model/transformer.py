@@ -19,12 +19,9 @@ from diffusers.models.transformers.transformer_wan import WanTransformer3DModel
 from diffusers.utils import USE_PEFT_BACKEND, scale_lora_layers, unscale_lora_layers
 
 from ..errors import InputError
+from ..wan_constants import TEXT_TOKENS  # text arrives as exactly this many tokens (the processor splits on it)
 from .configs import RELEASE_ROPE_FLAGS
 from .rope import RopeShift, ShiftedRotaryEmbedding
-
-# Text context length the Wan attention processor assumes: it treats everything before the last 512 context tokens
-# as CLIP tokens, so text must always arrive padded/truncated to exactly this length.
-TEXT_TOKENS = 512
 
 
 def _lora_scale(attention_kwargs: dict | None) -> float:
