@@ -26,6 +26,7 @@ from .errors import InputError, RealisDanceError
 from .latents_file import OUTPUT_FPS, latents_path_for, save_latents
 from .output_paths import OutputClaim, check_output
 from .release_folder import check_release_folder
+from .run_options import memory_options
 
 CACHE_DIR = Path.home() / ".cache" / "realisdance"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
@@ -313,6 +314,7 @@ def check_run_arguments(args) -> None:
     check_max_area(args.max_area)
     check_frame_count(args.frames)
     _device(args)  # an unknown device, or cuda on a CPU-only torch
+    memory_options(args)  # --vram-budget, --memory, the VAE tiling options
 
 
 def check_jobs(jobs: list[Job], args):
@@ -328,21 +330,6 @@ def check_jobs(jobs: list[Job], args):
         height, width = check_inputs(job.ref, job.smpl, job.hamer, num_frames=args.frames, max_area=args.max_area)
         sizes.append(JobSize(args.frames, height, width, guidance=args.cfg))
     return max(sizes, key=lambda size: size.tokens)
-
-
-def memory_options(args):
-    from .memory import GIB, MemoryOptions
-
-    budget = None if args.vram_budget is None else int(args.vram_budget * GIB)
-    if budget is not None and budget <= 0:
-        raise InputError(f"--vram-budget must be a positive number of GiB, got {args.vram_budget}")
-    return MemoryOptions(
-        mode=args.memory,
-        budget_bytes=budget,
-        encoders_on_cpu=args.encoders_on_cpu,
-        vae_tile=args.vae_tile,
-        vae_overlap=args.vae_overlap,
-    )
 
 
 def _device(args) -> str:

@@ -59,20 +59,18 @@ def decode_or_advise(decode, latents, retry: RetryDecode):
 def decode_command(args, device: str) -> None:
     """``decode``: saved latents -> mp4 with the planned (or given) VAE tiling, written atomically."""
     from .encoders import load_vae
-    from .memory import GIB, MemoryOptions
     from .memory.device import free_device_bytes
     from .memory.vae_stage import decode_tiling
     from .memory.weights import module_bytes
     from .pipeline.api import decode_frames
+    from .run_options import memory_options
     from .video import write_video
 
     saved = load_latents(args.latents)  # a wrong file is refused before the VAE is loaded
     out = args.out or _decoded_video_path(args.latents)
     check_output(out)
-    budget = None if args.vram_budget is None else int(args.vram_budget * GIB)
-    if budget is not None and budget <= 0:
-        raise InputError(f"--vram-budget must be a positive number of GiB, got {args.vram_budget}")
-    options = MemoryOptions(budget_bytes=budget, vae_tile=args.vae_tile, vae_overlap=args.vae_overlap)
+    options = memory_options(args)
+    budget = options.budget_bytes
     vae = load_vae(args.model, device="cpu")
     planned = None
     if args.vae_tile is None:

@@ -62,6 +62,8 @@ def _animate(release, media, out, *extra):
         (["--max-area", str(10**12)], "max_area"),
         (["--frames", "80"], "4k+1"),
         (["--device", "gpu"], "unknown device"),
+        (["--vram-budget", "nan"], "--vram-budget"),
+        (["--vram-budget", "-2"], "--vram-budget"),
     ],
 )
 def test_bad_numbers_are_refused_before_loading(release, media, tmp_path, capsys, no_load, extra, words):
@@ -126,6 +128,14 @@ def test_decode_refuses_damaged_latents_files(release, tmp_path, capsys, record,
     torch.save({**data, **record}, path)
     assert words in _run(["decode", "--model", release, "--latents", path, "--device", "cpu"], capsys)
     assert not (tmp_path / "x.mp4").exists()
+
+
+def test_decode_refuses_a_nonsense_budget(release, tmp_path, capsys):
+    path = tmp_path / "x.mp4.latents.pt"
+    latents_file.save_latents(path, torch.zeros(1, 16, 2, 8, 12))
+    for budget in ("nan", "0", "-1"):
+        argv = ["decode", "--model", release, "--latents", path, "--vram-budget", budget, "--device", "cpu"]
+        assert "--vram-budget must be a positive number" in _run(argv, capsys)
 
 
 def test_decode_to_an_unwritable_place_is_refused_before_the_vae_loads(release, tmp_path, capsys):
