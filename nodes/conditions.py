@@ -5,8 +5,9 @@ from __future__ import annotations
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from realisdance.arguments import MAX_AREA, MIN_AREA
 from realisdance.encoders import VideoVAE
-from realisdance.encoders.chunk_hooks import chunk_count, on_every_chunk
+from realisdance.encoders.chunk_hooks import condition_encode_chunks, on_every_chunk
 from realisdance.errors import InputError
 from realisdance.memory.vae_stage import encode_room_needed, encode_tiling
 from realisdance.memory.weights import module_bytes
@@ -15,6 +16,7 @@ from realisdance.pipeline.conditions import ModelSignature, build_conditions
 from realisdance.pipeline.preprocess import (
     DEFAULT_MAX_AREA,
     DEFAULT_NUM_FRAMES,
+    MAX_FRAMES,
     TARGET_FPS,
     TEMPORAL_STRIDE,
     load_pose_video,
@@ -70,12 +72,8 @@ def chunk_progress(core_vae, total: int):
 
 
 def encode_progress(core_vae, prepared, streams: int):
-    """The node's progress bar over the VAE encodes (one tick per VAE chunk) and Cancel within one chunk.
-
-    Untiled: each pose stream and the grey video take one chunk per latent frame, the reference and the grey
-    reference one each.
-    """
-    return chunk_progress(core_vae, (streams + 1) * chunk_count(prepared.num_frames) + 2)
+    """The node's progress bar over the VAE encodes (one tick per VAE chunk) and Cancel within one chunk."""
+    return chunk_progress(core_vae, condition_encode_chunks(prepared.num_frames, streams))
 
 
 def pose_video_inputs() -> list:
@@ -90,15 +88,15 @@ def pose_video_inputs() -> list:
             "num_frames",
             default=DEFAULT_NUM_FRAMES,
             min=5,
-            max=1001,
+            max=MAX_FRAMES,
             step=TEMPORAL_STRIDE,
             tooltip="Frames to generate, 4k+1 (81 = about 5 s at 16 fps, the release's default).",
         ),
         io.Int.Input(
             "max_area",
             default=DEFAULT_MAX_AREA,
-            min=256,
-            max=4096 * 4096,
+            min=MIN_AREA,
+            max=MAX_AREA,
             step=256,
             tooltip="Target pixel count; the size keeps the pose video's aspect (768*768 -> 576x1024 "
             "for 16:9), in multiples of 16.",

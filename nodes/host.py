@@ -34,6 +34,11 @@ __all__ = [
     "clip_vision_output",
     "optional_schema_fields",
     "peak_device_memory",
+    "load_torch_file",
+    "load_diffusion_model_state_dict",
+    "custom_sampler",
+    "prepare_noise",
+    "sample_custom",
     "RealisDanceClipVision",
     "RealisDanceConditions",
     "RealisDanceModel",
@@ -283,6 +288,55 @@ def on_compute_device(*wrappers, work_bytes: int = 0) -> Iterator[None]:
             wrapper.to(home)
         if moved:
             model_management.soft_empty_cache()
+
+
+# ---- the native model's host calls (nodes/native subclasses ComfyUI's classes; every call goes through here) ----
+# comfy.sd / comfy.sample / comfy.samplers are imported when called: the test double has no model code.
+
+
+def load_torch_file(path) -> tuple[dict, dict | None]:
+    """The tensors (memory-mapped where the host can) and the metadata of one safetensors file."""
+    return comfy.utils.load_torch_file(str(path), safe_load=True, return_metadata=True)
+
+
+def load_diffusion_model_state_dict(state_dict: dict, model_options: dict, metadata: dict | None):
+    """The host's own diffusion-model loader (detection, dtype choice, fp8, the patcher); ``metadata`` is passed on
+    hosts whose loader takes it (v0.28; v0.3.64 does not)."""
+    import inspect
+
+    import comfy.sd
+
+    loader = comfy.sd.load_diffusion_model_state_dict
+    kwargs = {"model_options": model_options}
+    if "metadata" in inspect.signature(loader).parameters:
+        kwargs["metadata"] = metadata
+    return loader(state_dict, **kwargs)
+
+
+def custom_sampler(function, options: dict):
+    """A SAMPLER of the host running a k-diffusion-style ``function(model, x, sigmas, extra_args, callback, disable,
+    **options)``."""
+    import comfy.samplers
+
+    return comfy.samplers.KSAMPLER(function, extra_options=options)
+
+
+def prepare_noise(samples: torch.Tensor, seed: int, batch_index=None) -> torch.Tensor:
+    """The host's seeded noise for a latent (what KSampler draws)."""
+    import comfy.sample
+
+    return comfy.sample.prepare_noise(samples, seed, batch_index)
+
+
+def sample_custom(model, noise, cfg, sampler, sigmas, positive, negative, latent_image, noise_mask, seed):
+    """The host's custom sampling (CFG, conditioning, model management, patches) with its latent previews."""
+    import comfy.sample
+
+    callback = latent_preview.prepare_callback(model, len(sigmas) - 1)
+    return comfy.sample.sample_custom(
+        model, noise, cfg, sampler, sigmas, positive, negative, latent_image,
+        noise_mask=noise_mask, callback=callback, seed=seed,
+    )  # fmt: skip
 
 
 class _Peak:

@@ -183,7 +183,7 @@ def run_job(pipeline, job: Job, args, settings, model) -> None:
     import torch
     from tqdm import tqdm
 
-    from .encoders.chunk_hooks import chunk_count
+    from .encoders.chunk_hooks import condition_encode_chunks
     from .memory.device import is_out_of_memory
     from .pipeline.preprocess import prepare_inputs
     from .video import write_video
@@ -192,8 +192,7 @@ def run_job(pipeline, job: Job, args, settings, model) -> None:
     prepared = prepare_inputs(job.ref, job.smpl, job.hamer, num_frames=args.frames, max_area=args.max_area)
     print(f"{job.ref.name}: {prepared.num_frames} frames at {prepared.width}x{prepared.height}")
     streams = pipeline.transformer.config.add_cond_in_dim // 16
-    encodes = (streams + 1) * chunk_count(prepared.num_frames) + 2  # pose streams, grey video, reference, grey one
-    with vae_progress(pipeline.vae, "encoding", encodes):
+    with vae_progress(pipeline.vae, "encoding", condition_encode_chunks(prepared.num_frames, streams)):
         conditions = pipeline.build_conditions(prepared, job.prompt, args.negative_prompt)
     try:
         with tqdm(total=settings.steps, desc="sampling", unit="step") as bar:
@@ -255,13 +254,15 @@ def keep_latents(latents, path: Path) -> Path:
     file is complete (a few seconds at most), so an interrupt never throws the sampling away half-saved."""
     import threading
 
-    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
-        kept = _save_or_rescue(latents, path)
-        PROGRESS.kept.append(kept)
-        return kept
-    # Deferred, not blocked: torch's worker threads would take a blocked signal and interrupt us anyway.
+    # Deferred, not blocked: torch's worker threads would take a blocked signal and interrupt us anyway. Only the
+    # main thread may set handlers; elsewhere the save simply runs.
     arrived: list[int] = []
-    previous = {stop: signal.signal(stop, lambda number, frame: arrived.append(number)) for stop in STOP_SIGNALS}
+    swap = threading.current_thread() is threading.main_thread()
+    previous = (
+        {stop: signal.signal(stop, lambda number, frame: arrived.append(number)) for stop in STOP_SIGNALS}
+        if swap
+        else {}
+    )
     try:
         kept = _save_or_rescue(latents, path)
         PROGRESS.kept.append(kept)

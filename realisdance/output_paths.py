@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 from .errors import InputError
+from .latents_file import LATENTS_SUFFIX, latents_path_for, load_latents
 
 
 def check_output(out: Path) -> None:
@@ -29,7 +30,6 @@ def check_output(out: Path) -> None:
 
 
 LOCK_SUFFIX = ".lock"
-LATENTS_NAME_SUFFIX = ".latents.pt"  # latents_file.LATENTS_SUFFIX (not imported: that module imports torch)
 
 
 def _alive(pid: int) -> bool:
@@ -43,10 +43,9 @@ def _alive(pid: int) -> bool:
 
 
 def _partials(out: Path) -> list[Path]:
-    """Hidden partial files a killed run may have left for ``out`` or its latents (see the atomic writers)."""
-    return sorted(out.parent.glob(f".{out.name}.*.partial")) + sorted(
-        out.parent.glob(f".{out.name}{LATENTS_NAME_SUFFIX}.*.partial")
-    )
+    """Hidden partial files a killed run may have left for ``out`` or its latents (``.<out>.<id>.partial`` and
+    ``.<out>.latents.pt.<id>.partial``, see the atomic writers): one pattern matches both."""
+    return sorted(out.parent.glob(f".{out.name}.*.partial"))
 
 
 class OutputClaim:
@@ -89,11 +88,9 @@ class OutputClaim:
         raise InputError(f"cannot lock {self.out} for writing ({self.lock} keeps reappearing); retry.")
 
     def _clean_leftovers(self) -> None:
-        from .latents_file import load_latents
-
-        latents = self.out.with_name(self.out.name + LATENTS_NAME_SUFFIX)
+        latents = latents_path_for(self.out)
         for partial in _partials(self.out):
-            if LATENTS_NAME_SUFFIX in partial.name and not latents.exists():
+            if LATENTS_SUFFIX in partial.name and not latents.exists():
                 try:
                     load_latents(partial)
                 except Exception:  # noqa: BLE001 (any damage: it is not a complete latents file)

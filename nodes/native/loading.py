@@ -9,26 +9,24 @@ the RoPE shift flags of ``transformer/config.json`` and the flow shift of ``sche
 
 from __future__ import annotations
 
-import inspect
 import logging
 from pathlib import Path
 
-import comfy.sd
-import comfy.utils
 import torch
 
 from realisdance.checkpoints.keymap import detect_naming, diffusers_to_wan, strip_prefix
+from realisdance.checkpoints.loader import require_realisdance
 from realisdance.checkpoints.sources import locate
 from realisdance.encoders.scheduler import load_scheduler, scheduler_shift
 from realisdance.errors import CheckpointError
 from realisdance.model.configs import RELEASE_ROPE_FLAGS
 from realisdance.model.rope import RopeShift
 
+from .. import host
 from .model_base import register
 
 logger = logging.getLogger(__name__)
 
-REALISDANCE_MODULES = ("add_conv_in", "add_proj", "attn_conv_in")
 # Stale I2V keys of the diffusers conversion, which the release's class ignores as well.
 _IGNORED_SUFFIXES = (".norm_added_q.weight", ".norm_added_q.bias")
 
@@ -66,7 +64,7 @@ def read_state_dict(path) -> tuple[dict[str, torch.Tensor], dict | None, object]
     tensors: dict[str, torch.Tensor] = {}
     metadata = None
     for header in source.headers:
-        loaded, metadata = comfy.utils.load_torch_file(str(header.path), safe_load=True, return_metadata=True)
+        loaded, metadata = host.load_torch_file(header.path)
         tensors.update(loaded)
     if detect_naming(strip_prefix(tensors)[1]) == "unknown":
         raise CheckpointError(
@@ -74,15 +72,7 @@ def read_state_dict(path) -> tuple[dict[str, torch.Tensor], dict | None, object]
             "VAE, text encoder or LoRA file?"
         )
     state_dict = _original_names(tensors)
-    missing = [m for m in REALISDANCE_MODULES if f"{m}.weight" not in state_dict]
-    if len(missing) == len(REALISDANCE_MODULES):
-        raise CheckpointError(
-            f"{source.path}: this is a plain Wan 2.1 DiT without the RealisDance modules (add_conv_in, add_proj, "
-            "attn_conv_in). Load it with ComfyUI's Load Diffusion Model; RealisDance needs the "
-            "theFoxofSky/RealisDance-DiT weights."
-        )
-    if missing:
-        raise CheckpointError(f"{source.path}: incomplete RealisDance-DiT checkpoint, missing {', '.join(missing)}.")
+    require_realisdance(source, state_dict)
     return state_dict, (metadata if len(source.headers) == 1 else None), source
 
 
@@ -106,11 +96,7 @@ def load_native_model(path, weight_dtype: str = "default"):
     register()
     state_dict, metadata, source = read_state_dict(path)
     options = dict(WEIGHT_DTYPES[weight_dtype])
-    loader = comfy.sd.load_diffusion_model_state_dict
-    kwargs = {"model_options": options}
-    if "metadata" in inspect.signature(loader).parameters:
-        kwargs["metadata"] = metadata
-    patcher = loader(state_dict, **kwargs)
+    patcher = host.load_diffusion_model_state_dict(state_dict, options, metadata)
     if patcher is None:
         raise CheckpointError(f"{source.path}: ComfyUI could not recognise this Wan 2.1 checkpoint.")
     model = patcher.model

@@ -1,9 +1,9 @@
 """The release's sampler on the host's sampling: its flow-UniPC solver as a ComfyUI SAMPLER, its sigmas, its noise.
 
-Built on ``comfy.sample.sample_custom``, so CFG, conditioning batching, model loading / offloading, model patches
-and wrappers, previews and Cancel are all the host's. Only the solver step is the release's: diffusers'
-``UniPCMultistepScheduler`` (flow sigmas, bh2, order 2) on the release's sigma grid (``set_release_timesteps``),
-fed the velocity the host's denoised estimate implies, v = (x - x0) / sigma.
+Built on the host's ``sample_custom`` (through ``nodes/host.py``), so CFG, conditioning batching, model loading /
+offloading, model patches and wrappers, previews and Cancel are all the host's. Only the solver step is the
+release's: diffusers' ``UniPCMultistepScheduler`` (flow sigmas, bh2, order 2) on the release's sigma grid
+(``set_release_timesteps``), fed the velocity the host's denoised estimate implies, v = (x - x0) / sigma.
 
 The release starts from unit-variance noise at the first sigma (0.9998 at shift 5), where the host's flow noise
 scaling would give sigma * noise: with a zero start latent the noise handed to the host is divided by that sigma,
@@ -12,13 +12,12 @@ so the first model input is exactly the release's.
 
 from __future__ import annotations
 
-import comfy.sample
-import comfy.samplers
-import latent_preview
 import torch
 
 from realisdance.encoders.scheduler import WAN21_I2V_SCHEDULER_CONFIG, load_scheduler, set_release_timesteps
 from realisdance.pipeline.sampling import schedule_span
+
+from .. import host
 
 
 def release_scheduler(shift: float, steps: int, denoise: float):
@@ -51,24 +50,13 @@ def sample_release(model, positive, negative, latent: dict, seed: int, steps: in
     shift = float(model.get_model_object("model_sampling").shift)
     scheduler, first = release_scheduler(shift, steps, denoise)
     sigmas = scheduler.sigmas[first:].float().cpu()
-    sampler = comfy.samplers.KSAMPLER(_release_unipc, extra_options={"scheduler": scheduler, "first_step": first})
+    sampler = host.custom_sampler(_release_unipc, {"scheduler": scheduler, "first_step": first})
     start = latent["samples"]
-    noise = comfy.sample.prepare_noise(start, seed, latent.get("batch_index"))
+    noise = host.prepare_noise(start, seed, latent.get("batch_index"))
     if not start.any():  # no start latent: the release's unit noise at sigma_0 (see the module docstring)
         noise = noise / sigmas[0]
-    callback = latent_preview.prepare_callback(model, len(sigmas) - 1)
-    samples = comfy.sample.sample_custom(
-        model,
-        noise,
-        cfg,
-        sampler,
-        sigmas,
-        positive,
-        negative,
-        start,
-        noise_mask=latent.get("noise_mask"),
-        callback=callback,
-        seed=seed,
+    samples = host.sample_custom(
+        model, noise, cfg, sampler, sigmas, positive, negative, start, latent.get("noise_mask"), seed
     )
     out = dict(latent)
     out.pop("noise_mask", None)

@@ -75,8 +75,9 @@ def plan_tensors(source: CheckpointSource) -> tuple[dict[str, TensorPlan], dict[
     return plans, shapes
 
 
-def _require_realisdance(source: CheckpointSource, shapes: dict) -> None:
-    new = [m for m in RealisDanceTransformer.realisdance_modules if f"{m}.weight" in shapes]
+def require_realisdance(source: CheckpointSource, names) -> None:
+    """The three RealisDance modules are in ``names`` (parameter names, in any naming: the modules keep theirs)."""
+    new = [m for m in RealisDanceTransformer.realisdance_modules if f"{m}.weight" in names]
     if len(new) == len(RealisDanceTransformer.realisdance_modules):
         return
     if not new:
@@ -166,7 +167,7 @@ def load_transformer(
     """
     source = locate(path)
     plans, shapes = plan_tensors(source)
-    _require_realisdance(source, shapes)
+    require_realisdance(source, shapes)
     config = resolve_config(source, shapes, config_overrides)
     try:
         with torch.device("meta"):

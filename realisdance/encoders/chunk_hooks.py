@@ -20,6 +20,12 @@ def chunk_count(frames: int, temporal_factor: int = 4) -> int:
     return (frames - 1) // temporal_factor + 1
 
 
+def condition_encode_chunks(num_frames: int, pose_streams: int) -> int:
+    """Encoder calls of building the conditions untiled: each pose stream and the grey video one per latent frame,
+    the reference and the grey reference one each."""
+    return (pose_streams + 1) * chunk_count(num_frames) + 2
+
+
 @contextmanager
 def on_every_chunk(vae: torch.nn.Module | None, callback: Callable[[], None]) -> Iterator[None]:
     """Call ``callback()`` before each encoder / decoder chunk of ``vae`` (a module with ``encoder`` / ``decoder``)
