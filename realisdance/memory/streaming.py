@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..model.precision import DTYPES, FP8, cast_keeping_fp32
+from .accelerator import HOST, current
 
 _GROUP_HOOK = "group_offloading"  # diffusers.hooks.group_offloading._GROUP_OFFLOADING
 
@@ -48,20 +49,22 @@ class DitPlacement:
 
     def park(self) -> None:
         """Move the resident part to the CPU so another stage (encoders, VAE) can use the device."""
-        if self.parked or self.device.type == "cpu":
+        accelerator = current()
+        if self.parked or not accelerator.is_accelerator(self.device):
             return
         self.release()
         for tensor in self.resident_tensors():
-            tensor.data = tensor.data.to("cpu")
+            tensor.data = accelerator.move(tensor.data, HOST)
         self.parked = True
-        torch.cuda.empty_cache()
+        accelerator.empty_cache(self.device)
 
     def unpark(self) -> None:
         """Back on the device before sampling."""
         if not self.parked:
             return
+        accelerator = current()
         for tensor in self.resident_tensors():
-            tensor.data = tensor.data.to(self.device)
+            tensor.data = accelerator.move(tensor.data, self.device)
         self.parked = False
 
     def release(self) -> None:
@@ -77,8 +80,7 @@ class DitPlacement:
             # On a CPU (onload = offload) the device cannot tell; offloading an offloaded group is harmless.
             if params and (params[0].device != group.offload_device or group.offload_device == group.onload_device):
                 group.offload_()
-        if self.device.type == "cuda":
-            torch.cuda.empty_cache()
+        current().empty_cache(self.device)
 
     def remove(self, device: str | torch.device = "cpu") -> None:
         """Remove every hook we added and put the whole transformer on ``device``."""
@@ -126,13 +128,14 @@ def place_transformer(transformer: torch.nn.Module, plan, device: str | torch.de
     # Streamed tensors are pinned here one at a time, so the host never holds a pageable and a pinned copy of the
     # streamed blocks at once (diffusers would pin copies of them all before dropping the originals; pinning a
     # pinned tensor is a no-op for it).
-    pin = plan.pin_memory and device.type == "cuda"
+    accelerator = current()
+    pin = plan.pin_memory and accelerator.is_accelerator(device)
     for name, tensor in [*transformer.named_parameters(), *transformer.named_buffers()]:
         if is_streamed(name):
-            host = tensor.data.to("cpu")
-            tensor.data = host.pin_memory() if pin and not host.is_pinned() else host
+            host = accelerator.move(tensor.data, HOST)
+            tensor.data = accelerator.pin(host) if pin else host
         else:
-            tensor.data = tensor.data.to(device)
+            tensor.data = accelerator.move(tensor.data, device)
     placement = DitPlacement(transformer, device, streamed)
     transformer._realisdance_placement = placement
     if not streamed:
@@ -141,11 +144,11 @@ def place_transformer(transformer: torch.nn.Module, plan, device: str | torch.de
     _require_accelerate()
     container = torch.nn.Module()
     container.blocks = torch.nn.ModuleList([transformer.blocks[i] for i in streamed])
-    use_stream = device.type == "cuda"
+    use_stream = accelerator.side_stream(device)
     apply_group_offloading(
         container,
         onload_device=device,
-        offload_device=torch.device("cpu"),
+        offload_device=HOST,
         offload_type="block_level",
         num_blocks_per_group=1,
         use_stream=use_stream,

@@ -18,7 +18,7 @@ from ..arguments import (
     resolve_device,
 )
 from ..errors import InputError
-from ..memory import JobSize, MemoryOptions, MemoryPlan, ModelFacts, place_transformer, plan_memory
+from ..memory import JobSize, MemoryOptions, MemoryPlan, ModelFacts, accelerator, place_transformer, plan_memory
 from ..memory.text_cache import SHARED_TEXT_CACHE, text_encoder_key
 from ..release_folder import check_release_folder
 from .conditions import Conditions, ModelSignature, build_conditions
@@ -149,8 +149,7 @@ class RealisDancePipeline:
             yield
         finally:
             component.to(home)
-            if self.device.type == "cuda":
-                torch.cuda.empty_cache()
+            accelerator.current().empty_cache(self.device)
 
     def check_job(self, job: JobSize) -> None:
         """Refuse, before any work, a job that needs more device memory than the plan made at load time."""
