@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from realisdance.encoders import TextEncoder
-from realisdance.memory.stages import TEXT_ACTIVATION_BYTES
+from realisdance.memory.stages import text_activation_bytes
 
 from . import host
 from .host import io
@@ -34,7 +34,7 @@ class RealisDanceTextEncode(io.ComfyNode):
     @classmethod
     def execute(cls, text_encoder: TextEncoder, text: str = "") -> io.NodeOutput:
         # The host unloads its own models as far as umT5 needs; if it still does not fit, it runs on the CPU.
-        with host.on_compute_device(text_encoder, work_bytes=TEXT_ACTIVATION_BYTES):
+        with host.on_compute_device(text_encoder, work_bytes=text_activation_bytes(text_encoder.dtype.itemsize)):
             embeddings = text_encoder.encode(text).float().cpu()
         return io.NodeOutput(TextEmbeds(embeddings, text))
 

@@ -49,4 +49,5 @@ def release_facts(model: str | Path, dtype: str, transformer: str | Path | None 
         text_encoder_bytes=component_bytes(root, "text_encoder", text_bytes),
         clip_bytes=component_bytes(root, "image_encoder", 4),
         vae_bytes=component_bytes(root, "vae", 4),
+        text_itemsize=text_bytes,
     )

@@ -95,6 +95,15 @@ def measure_forward(model: torch.nn.Module, inputs: dict, fused_attention: bool 
     return Measurement(tracker.peak_bytes, tracker.peak_op)
 
 
+def measure_call(function, external: Iterable[torch.Tensor] = (), fused_attention: bool = True) -> Measurement:
+    """Peak bytes of the storages created while ``function()`` runs (those of ``external`` tensors excluded)."""
+    tracker = LiveBytesMode(external)
+    with torch.no_grad(), FusedAttentionMode() if fused_attention else _nothing(), tracker:
+        result = function()
+        del result
+    return Measurement(tracker.peak_bytes, tracker.peak_op)
+
+
 def cache_rope_on_meta(model, video_grid, reference_grid):
     """A ``setup`` for meta runs: the RoPE tables (computed on the CPU, moved to meta) put in the model's cache.
 

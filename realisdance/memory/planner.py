@@ -19,7 +19,7 @@ from ..errors import InputError
 from ..model.precision import DTYPES, FP8
 from .activations import dit_activation_peak
 from .sizes import GIB, JobSize, gib
-from .stages import CLIP_ACTIVATION_BYTES, TEXT_ACTIVATION_BYTES, choose_vae_tiling, vae_decode_peak
+from .stages import choose_vae_tiling, clip_activation_bytes, text_activation_bytes, vae_decode_peak
 from .weights import DitWeights, dit_weights
 
 MODES = ("auto", "resident", "stream", "stream-all", "fp8")
@@ -72,6 +72,8 @@ class ModelFacts:
     text_encoder_bytes: int = 0
     clip_bytes: int = 0
     vae_bytes: int = 0
+    text_itemsize: int = 2  # umT5 runs in bf16 unless the whole job is fp32
+    clip_itemsize: int = 4  # CLIP runs in fp32, as the release does
 
     def weights(self, dtype: str) -> DitWeights:
         return _cached_weights(json.dumps(self.config, sort_keys=True), dtype)
@@ -243,8 +245,8 @@ def _try(facts, job, options, kind, dtype, usable, budget, headroom) -> MemoryPl
     if options.encoders_on_cpu:
         text_on_device = clip_on_device = False
     else:
-        text_on_device = where("text encoder", facts.text_encoder_bytes + TEXT_ACTIVATION_BYTES)
-        clip_on_device = where("CLIP", facts.clip_bytes + CLIP_ACTIVATION_BYTES)
+        text_on_device = where("text encoder", facts.text_encoder_bytes + text_activation_bytes(facts.text_itemsize))
+        clip_on_device = where("CLIP", facts.clip_bytes + clip_activation_bytes(facts.clip_itemsize))
     vae_room = None if usable is None else usable - resident_bytes - facts.vae_bytes
     tiling, vae_work = choose_vae_tiling(job, vae_room if vae_room is not None else 1 << 62)
     if vae_room is not None and vae_work > vae_room:  # not beside the DiT: tiles for the room with it parked

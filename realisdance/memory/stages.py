@@ -8,10 +8,23 @@ from ..encoders.vae_tiling import choose_tiling, decode_peak_bytes
 from ..errors import RealisDanceError
 from .sizes import JobSize
 
-# umT5-XXL on 512 tokens: hidden states, attention scores and the FFN hidden of one layer, float32, with slack.
-TEXT_ACTIVATION_BYTES = 512 * (4096 * 8 + 10240 * 2 + 64 * 512 * 2) * 4
-# CLIP ViT-H/14 at 224 px: 257 tokens, tiny next to its weights.
-CLIP_ACTIVATION_BYTES = 257 * (1280 * 8 + 5120 * 2 + 16 * 257 * 2) * 4
+# Peak activation elements (times the encoder's element size = bytes) of one prompt / one image, measured on the
+# real architectures with live tensor bytes on the meta device (tests/test_planner_calibration.py re-measures them
+# and holds each within 25 % above the measurement): umT5-XXL on 512 padded tokens peaked at 120.25 MiB in bf16
+# (position bias plus mask per head, 64 heads x 512 x 512), CLIP ViT-H/14 at 224 px with every hidden state kept
+# (the release takes the penultimate one) at 52.7 MiB in fp32. Each is rounded up by about 10 %.
+TEXT_ACTIVATION_ELEMENTS = 66 * 2**20
+CLIP_ACTIVATION_ELEMENTS = 15 * 2**20
+
+
+def text_activation_bytes(itemsize: int) -> int:
+    """Working memory of encoding one prompt with umT5-XXL whose weights are ``itemsize`` bytes per element."""
+    return TEXT_ACTIVATION_ELEMENTS * itemsize
+
+
+def clip_activation_bytes(itemsize: int = 4) -> int:
+    """Working memory of encoding one reference image with CLIP ViT-H/14 (fp32 in the release)."""
+    return CLIP_ACTIVATION_ELEMENTS * itemsize
 
 
 def vae_decode_peak(job: JobSize, tiling=None, dtype=None) -> int:
