@@ -377,6 +377,7 @@ def print_plan_only(model, args, job_size, transformer=None) -> None:
 
 def _load_pipeline(model, args, transformer=None, job_size=None):
     from .pipeline.api import RealisDancePipeline
+    from .pipeline.settings import ComponentPaths
 
     device = _device(args)
     dtype = None if args.dtype in (None, "auto") else args.dtype
@@ -386,9 +387,9 @@ def _load_pipeline(model, args, transformer=None, job_size=None):
         dtype=dtype,
         device=device,
         scheduler=args.scheduler,
-        transformer=transformer,
         memory=memory_options(args),
         job=job_size,
+        components=ComponentPaths(transformer=transformer),
     )
     print(f"loaded {model} on {device} in {time.perf_counter() - start:.1f} s")
     print(pipeline.memory_plan.describe())

@@ -81,6 +81,18 @@ def test_broken_release_files_are_named_in_one_sentence(release, tmp_path, damag
     assert words in _one_sentence(refused.value)
 
 
+def test_settings_objects_are_checked_when_made_and_overridden_by_name(pipe, media):
+    from realisdance.pipeline.settings import GenerationSettings
+
+    with pytest.raises(InputError, match="steps"):
+        GenerationSettings(steps=0)
+    settings = GenerationSettings(num_frames=5, max_area=64 * 96, steps=3, seed=7)
+    assert settings.with_overrides({"steps": 2}) == GenerationSettings(num_frames=5, max_area=64 * 96, steps=2, seed=7)
+    by_object = pipe(media["ref"], media["smpl"], media["hamer"], "x", settings=settings.with_overrides({"steps": 2}))
+    by_name = pipe(media["ref"], media["smpl"], media["hamer"], "x", settings=settings, steps=2)
+    torch.testing.assert_close(by_object.latents, by_name.latents, rtol=0, atol=0)
+
+
 @pytest.mark.parametrize("device", ["gpu", "cuda:x", "tpu", "cuda:99"])
 def test_unknown_or_missing_devices_are_one_sentence(release, device):
     with pytest.raises(InputError) as refused:
@@ -112,6 +124,7 @@ def test_cuda_on_a_cpu_only_torch_says_how_to_get_a_cuda_torch(release):
         ({"guidance": math.nan}, "guidance"),
         ({"guidance": -2.0}, "guidance"),
         ({"latents": torch.full((1, 16, 2, 4, 6), math.nan)}, "initial latents"),
+        ({"step": 2}, "unknown setting 'step'"),  # a misspelt setting is named, not silently ignored
     ],
 )
 def test_bad_call_arguments_are_refused_before_any_work(pipe, media, arguments, words):

@@ -192,25 +192,47 @@ def _resident_blocks(kind, weights, fixed, budget, streamed_cost) -> int | None:
     return None
 
 
+@dataclass(frozen=True)
+class _Request:
+    """One planning question: this job, with these options, in this device budget (None: a CPU, no limit)."""
+
+    facts: ModelFacts
+    job: JobSize
+    options: MemoryOptions
+    budget: int | None
+    headroom: int
+
+    @property
+    def usable(self) -> int | None:
+        return None if self.budget is None else self.budget - self.headroom
+
+    def sampling_fixed_bytes(self, dtype: str, job: JobSize | None = None) -> tuple[int, int]:
+        """(bytes the sampling stage needs besides the DiT blocks, its activation part) for ``job`` (default: ours)."""
+        job = job or self.job
+        weights = self.facts.weights(dtype)
+        compute = _compute_bytes(dtype)
+        activations = dit_activation_peak(self.facts.config, job, compute, attention=self.options.attention).total_bytes
+        fixed = weights.other_bytes + activations + _sampler_state_bytes(self.facts, job) + weights.cast_bytes
+        return fixed, activations
+
+
 def plan_memory(facts: ModelFacts, job: JobSize, options: MemoryOptions = MemoryOptions(), free_bytes=None):
     """The fastest ``MemoryPlan`` that fits; ``free_bytes`` is the device's free memory (None: a CPU, no limit)."""
     budget = options.budget_bytes if options.budget_bytes is not None else free_bytes
-    headroom = 0 if budget is None else options.headroom(budget)
-    usable = None if budget is None else budget - headroom
+    request = _Request(facts, job, options, budget, 0 if budget is None else options.headroom(budget))
     tried = []
     for kind, dtype in _candidates(options.mode, facts.dtype):
-        plan = _try(facts, job, options, kind, dtype, usable, budget, headroom)
+        plan = _try(request, kind, dtype)
         if plan is not None:
             return plan
         tried.append((kind, dtype))
-    raise InputError(_refusal(facts, job, options, budget, headroom, tried))
+    raise InputError(_refusal(request, tried))
 
 
-def _try(facts, job, options, kind, dtype, usable, budget, headroom) -> MemoryPlan | None:
+def _try(request: _Request, kind: str, dtype: str) -> MemoryPlan | None:
+    facts, job, options, usable = request.facts, request.job, request.options, request.usable
     weights = facts.weights(dtype)
-    compute = _compute_bytes(dtype)
-    activations = dit_activation_peak(facts.config, job, compute, attention=options.attention).total_bytes
-    fixed = weights.other_bytes + activations + _sampler_state_bytes(facts, job) + weights.cast_bytes
+    fixed, activations = request.sampling_fixed_bytes(dtype)
     streamed_cost = IN_FLIGHT_BLOCKS * weights.largest_block
     if usable is None:
         resident = len(weights.block_bytes) if kind == "resident" else (0 if kind == "stream-all" else None)
@@ -290,29 +312,21 @@ def _try(facts, job, options, kind, dtype, usable, budget, headroom) -> MemoryPl
         vae_tiling=tiling,
         stages=tuple(stages),
         park_dit=park,
-        budget_bytes=budget,
-        headroom_bytes=headroom,
+        budget_bytes=request.budget,
+        headroom_bytes=request.headroom,
         job=job,
         notes=tuple(notes),
     )
 
 
-def _refusal(facts, job, options, budget, headroom, tried) -> str:
+def _refusal(request: _Request, tried) -> str:
     """One actionable sentence: what the smallest plan needs and which smaller jobs would fit."""
+    job, options, budget = request.job, request.options, request.budget
     dtype = tried[-1][1]
-    weights = facts.weights(dtype)
-    compute = _compute_bytes(dtype)
+    streamed_cost = IN_FLIGHT_BLOCKS * request.facts.weights(dtype).largest_block
 
     def need(j: JobSize) -> int:
-        act = dit_activation_peak(facts.config, j, compute, attention=options.attention).total_bytes
-        return (
-            weights.other_bytes
-            + act
-            + _sampler_state_bytes(facts, j)
-            + weights.cast_bytes
-            + IN_FLIGHT_BLOCKS * weights.largest_block
-            + headroom
-        )
+        return request.sampling_fixed_bytes(dtype, j)[0] + streamed_cost + request.headroom
 
     usable = budget
     options_text = []

@@ -8,22 +8,15 @@ from pathlib import Path
 
 import torch
 
-from ..arguments import (
-    check_finite,
-    check_generator,
-    check_guidance,
-    check_prompt,
-    check_seed,
-    check_steps,
-    resolve_device,
-)
+from ..arguments import check_finite, check_generator, check_prompt, resolve_device
 from ..errors import InputError
 from ..memory import JobSize, MemoryOptions, MemoryPlan, ModelFacts, accelerator, place_transformer, plan_memory
 from ..memory.text_cache import SHARED_TEXT_CACHE, text_encoder_key
 from ..release_folder import check_release_folder
 from .conditions import Conditions, ModelSignature, build_conditions
-from .preprocess import DEFAULT_MAX_AREA, DEFAULT_NUM_FRAMES, PreparedInputs, load_pose_video, prepare_inputs
+from .preprocess import PreparedInputs, load_pose_video, prepare_inputs
 from .sampling import SamplerSettings, StepCallback, sample
+from .settings import ComponentPaths, GenerationSettings
 
 
 @dataclass
@@ -88,15 +81,12 @@ class RealisDancePipeline:
         dtype: str | None = None,
         device: str | torch.device = "cpu",
         scheduler: str = "auto",
-        transformer: str | Path | None = None,
-        vae: str | Path | None = None,
-        text_encoder: str | Path | None = None,
-        image_encoder: str | Path | None = None,
-        progress=None,
         memory: MemoryOptions | str = "auto",
         job: JobSize | None = None,
+        components: ComponentPaths | None = None,
+        progress=None,
     ) -> RealisDancePipeline:
-        """Load the official folder (``model``); any component may come from its own path instead.
+        """Load the official folder (``model``); ``components`` may name other files for any component.
 
         ``memory`` ('auto', 'resident', 'stream', 'stream-all', 'fp8' or ``MemoryOptions``) plans device memory for
         ``job`` (default: 81 frames at 576x1024) before anything is loaded, and refuses a job that cannot fit.
@@ -106,8 +96,10 @@ class RealisDancePipeline:
         from ..memory.device import check_host_memory_for_cpu_run, free_device_bytes
         from ..memory.facts import release_facts
 
+        paths = components or ComponentPaths()
+        transformer = paths.transformer
         model = Path(model).expanduser()
-        if text_encoder is None and vae is None and image_encoder is None:
+        if paths.encoders_from_release:
             check_release_folder(model, transformer, option="model")  # complete before minutes of loading
         device = resolve_device(device)
         dtype = dtype or default_dtype(device)
@@ -124,11 +116,11 @@ class RealisDancePipeline:
         home = "cpu" if plan.budget_bytes is not None else device
         encoders_home = "cpu" if options.encoders_on_cpu else home
         text_dtype = torch.float32 if dtype == "fp32" else torch.bfloat16
-        text = load_text_encoder(text_encoder or model, device=encoders_home, dtype=text_dtype)
+        text = load_text_encoder(paths.text_encoder or model, device=encoders_home, dtype=text_dtype)
         clip = None
         if dit.config.image_dim is not None:
-            clip = load_clip_image_encoder(image_encoder or model, device=encoders_home)
-        vae_model = load_vae(vae or model, device=home)
+            clip = load_clip_image_encoder(paths.image_encoder or model, device=encoders_home)
+        vae_model = load_vae(paths.vae or model, device=home)
         return cls(
             dit, vae_model, text, clip, load_scheduler(model, kind=scheduler), plan, facts, options, device=device
         )
@@ -232,34 +224,36 @@ class RealisDancePipeline:
         hamer,
         prompt: str | torch.Tensor = "",
         negative_prompt: str | torch.Tensor = "",
-        num_frames: int = DEFAULT_NUM_FRAMES,
-        max_area: int = DEFAULT_MAX_AREA,
-        steps: int = 40,
-        guidance: float = 2.0,
-        seed: int = 1024,
-        generator: torch.Generator | None = None,
-        latents: torch.Tensor | None = None,
-        callback: StepCallback | None = None,
-        pose_fps: float | None = None,
+        settings: GenerationSettings | None = None,
+        *,
         dwpose=None,
+        latents: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        callback: StepCallback | None = None,
+        **overrides,
     ) -> RealisDanceOutput:
         """Animate ``reference`` with the ``smpl`` and ``hamer`` pose videos (paths, arrays or IMAGE batches).
 
+        ``settings`` (``GenerationSettings``: frames, area, steps, guidance, seed, pose fps) default to the
+        release's; any of its fields may also be passed by name (``pipe(ref, smpl, hamer, steps=20)``).
         ``dwpose`` (same forms) is the third pose stream, only for models whose pose patchifier is 48 channels wide.
         """
         # Every number and object is checked before the first frame is read or the first encoder runs.
-        steps, seed, guidance = check_steps(steps), check_seed(seed), check_guidance(guidance)
+        settings = (settings or GenerationSettings()).with_overrides(overrides)
         check_prompt(prompt, "prompt")
         check_prompt(negative_prompt, "negative_prompt")
         check_generator(generator)
         if latents is not None:
             check_finite(torch.as_tensor(latents), "initial latents")
-        prepared = prepare_inputs(reference, smpl, hamer, num_frames=num_frames, max_area=max_area, pose_fps=pose_fps)
-        self.check_job(job_size(prepared, guidance))
+        num_frames, fps = settings.num_frames, settings.pose_fps
+        prepared = prepare_inputs(
+            reference, smpl, hamer, num_frames=num_frames, max_area=settings.max_area, pose_fps=fps
+        )
+        self.check_job(job_size(prepared, settings.guidance))
         dwpose_video = None
         if dwpose is not None:
-            dwpose_video = load_pose_video(dwpose, num_frames, size=(prepared.height, prepared.width), fps=pose_fps)
+            dwpose_video = load_pose_video(dwpose, num_frames, size=(prepared.height, prepared.width), fps=fps)
         conditions = self.build_conditions(prepared, prompt, negative_prompt, dwpose=dwpose_video)
-        settings = SamplerSettings(steps=steps, guidance=guidance, seed=seed)
-        final = self.sample(conditions, settings, latents=latents, generator=generator, callback=callback)
+        sampler = SamplerSettings(steps=settings.steps, guidance=settings.guidance, seed=settings.seed)
+        final = self.sample(conditions, sampler, latents=latents, generator=generator, callback=callback)
         return RealisDanceOutput(frames=self.decode(final), latents=final.cpu())

@@ -1,0 +1,53 @@
+"""Option objects of the Python API: what one video is made with, and where each component is loaded from."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..arguments import check_guidance, check_seed, check_steps
+from ..errors import InputError
+from .preprocess import DEFAULT_MAX_AREA, DEFAULT_NUM_FRAMES
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """One video's numbers, with the release's defaults (81 frames, 576x1024 area, 40 steps, CFG 2, seed 1024)."""
+
+    num_frames: int = DEFAULT_NUM_FRAMES
+    max_area: int = DEFAULT_MAX_AREA
+    steps: int = 40
+    guidance: float = 2.0
+    seed: int = 1024
+    pose_fps: float | None = None  # the pose videos' frame rate when they come as arrays (files carry their own)
+
+    def __post_init__(self) -> None:
+        # Checked (and normalised, e.g. 40.0 -> 40) here, before any frame is read or any encoder runs.
+        object.__setattr__(self, "steps", check_steps(self.steps))
+        object.__setattr__(self, "seed", check_seed(self.seed))
+        object.__setattr__(self, "guidance", check_guidance(self.guidance))
+
+    def with_overrides(self, overrides: dict) -> GenerationSettings:
+        """These settings with some fields replaced by keyword arguments; an unknown name is refused."""
+        known = {field.name for field in dataclasses.fields(self)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise InputError(
+                f"unknown setting {', '.join(map(repr, unknown))}; the settings are {', '.join(sorted(known))}"
+            )
+        return dataclasses.replace(self, **overrides) if overrides else self
+
+
+@dataclass(frozen=True)
+class ComponentPaths:
+    """Components loaded from their own files or folders instead of the release folder (None: from the release)."""
+
+    transformer: str | Path | None = None
+    vae: str | Path | None = None
+    text_encoder: str | Path | None = None
+    image_encoder: str | Path | None = None
+
+    @property
+    def encoders_from_release(self) -> bool:
+        return self.vae is None and self.text_encoder is None and self.image_encoder is None
