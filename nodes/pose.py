@@ -10,7 +10,9 @@ import torch
 from realisdance.errors import CheckpointError, InputError
 from realisdance.pose import (
     HandDetections,
+    HandGeometry,
     MANOModel,
+    RenderOptions,
     SMPLXModel,
     SMPLXSequence,
     TorchRasterizer,
@@ -334,17 +336,10 @@ class RealisDanceRenderPose(io.ComfyNode):
         raster = get_backend(backend)
         # The torch rasterizer is fastest on ComfyUI's GPU; GL draws on its own device and reads back to the CPU.
         device = host.compute_device() if isinstance(raster, TorchRasterizer) else torch.device("cpu")
-        videos = render_pose_conditions(
-            body_model.smplx,
-            motion,
-            colours,
-            backend=raster,
-            occlude_hands=occlude_hands,
-            device=device,
-            progress=host.progress_reporter(motion.num_frames),
-            hand_mesh=hand_mesh,
-            hand_vertices=hand_vertices,
-        )
+        options = RenderOptions(backend=raster, occlude_hands=occlude_hands, device=device)
+        hands = None if hand_mesh is None else HandGeometry(hand_mesh, hand_vertices)
+        progress = host.progress_reporter(motion.num_frames)
+        videos = render_pose_conditions(body_model.smplx, motion, colours, options, hands, progress)
         return io.NodeOutput(videos.smpl_cs, videos.hands)
 
 

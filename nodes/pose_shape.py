@@ -9,6 +9,7 @@ import torch
 
 from realisdance.errors import InputError
 from realisdance.pose import (
+    RenderOptions,
     ShapeFitOptions,
     ShapeFitResult,
     SmoothingOptions,
@@ -61,7 +62,7 @@ def fit_preview(bodies: BodyModels, fit: ShapeFitResult, image: torch.Tensor) ->
     colours = bodies.colours
     if colours is None:
         colours = torch.full((bodies.smplx.num_vertices, 3), PREVIEW_GREY)
-    body = render_smpl_cs(bodies.smplx, sequence, colours, backend="torch")[0]
+    body = render_smpl_cs(bodies.smplx, sequence, colours, RenderOptions(backend="torch"))[0]
     covered = (body.amax(-1, keepdim=True) > 0).float() * PREVIEW_OPACITY
     return (image.cpu().float() * (1 - covered) + body * covered)[None]
 

@@ -16,6 +16,7 @@ from pose_assets import RED, gvhmr_params, write_body_folder, write_gvhmr
 from realisdance.errors import CheckpointError, InputError
 from realisdance.pose import (
     MANOModel,
+    RenderOptions,
     SMPLXParams,
     SMPLXSequence,
     estimate_intrinsics,
@@ -151,7 +152,9 @@ def test_render_through_the_graph_matches_the_core_and_has_the_reference_colours
 
     # The node adds nothing to the core render.
     sequence = SMPLXSequence(params, estimate_intrinsics(WIDTH, HEIGHT)[None].repeat(FRAMES, 1, 1), WIDTH, HEIGHT)
-    expected = render_pose_conditions(model, sequence, torch.tensor([RED]).repeat(10475, 1), backend="torch")
+    expected = render_pose_conditions(
+        model, sequence, torch.tensor([RED]).repeat(10475, 1), RenderOptions(backend="torch")
+    )
     torch.testing.assert_close(smpl_cs, expected.smpl_cs)
     torch.testing.assert_close(hands, expected.hands)
 

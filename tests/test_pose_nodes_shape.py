@@ -25,7 +25,9 @@ from pose_assets import (
 
 from realisdance.errors import InputError
 from realisdance.pose import (
+    HandGeometry,
     ManoCorrespondence,
+    RenderOptions,
     ShapeFitOptions,
     SmoothingOptions,
     SMPLXParams,
@@ -111,7 +113,9 @@ def reference(model):
         }
     ]
     sequence = SMPLXSequence(params, k[None], WIDTH, HEIGHT)
-    image = render_pose_conditions(model, sequence, torch.tensor([RED]).repeat(10475, 1), backend="torch").smpl_cs
+    image = render_pose_conditions(
+        model, sequence, torch.tensor([RED]).repeat(10475, 1), RenderOptions(backend="torch")
+    ).smpl_cs
     mask = (image.amax(-1) > 0).float()
     return {"pose_keypoint": pose_keypoint, "image": image, "mask": mask, "params": params}
 
@@ -217,7 +221,9 @@ def test_fit_transfer_smooth_render_through_the_graph(comfy, pack, model, refere
 
     # Render of the reference-shaped motion differs from the driving body's render (the body is taller).
     shaped = result.outputs["render"][0]
-    plain = render_pose_conditions(model, motion, torch.tensor([RED]).repeat(10475, 1), backend="torch").smpl_cs
+    plain = render_pose_conditions(
+        model, motion, torch.tensor([RED]).repeat(10475, 1), RenderOptions(backend="torch")
+    ).smpl_cs
     assert shaped.shape == plain.shape == (FRAMES, HEIGHT, WIDTH, 3)
     assert (shaped.amax(-1) > 0).sum() > (plain.amax(-1) > 0).sum()
 
@@ -356,18 +362,14 @@ def test_hamer_hands_are_registered_onto_the_smplx_hands_and_drawn(comfy, pack, 
     hands = result.output("render", 1)
     # HaMeR's hands are similar copies of the SMPL-X hands: registered back, they draw the SMPL-X hands' pixels.
     mesh = mano_hand_mesh(model, pairs)
-    smplx_hands = render_pose_conditions(
-        model, motion, None, backend="torch", render_smpl_cs=False, hand_mesh=mesh, occlude_hands=False
-    ).hands
+    hands_only = RenderOptions(backend="torch", smpl_cs=False, occlude_hands=False)
+    smplx_hands = render_pose_conditions(model, motion, None, hands_only, HandGeometry(mesh)).hands
     drawn, own = hands.amax(-1) > 0, smplx_hands.amax(-1) > 0
     assert own.sum() > 20 and float((drawn & own).sum() / (drawn | own).sum()) > 0.85  # edge pixels may flip
     # Exactly what the core draws with the core's registration.
     registered = register_hamer_hands(model, motion, load_hamer(Path(comfy.folder_paths.get_input_directory())
                                       / "hamer_info.pkl"), pairs)  # fmt: skip
-    expected = render_pose_conditions(
-        model, motion, None, backend="torch", render_smpl_cs=False, hand_mesh=mesh, occlude_hands=False,
-        hand_vertices=registered,
-    ).hands  # fmt: skip
+    expected = render_pose_conditions(model, motion, None, hands_only, HandGeometry(mesh, registered)).hands
     torch.testing.assert_close(hands, expected)
 
     # Trimmed like the motion: frames 1.. of a 3-frame dump against the 3-frame motion is a clear error.

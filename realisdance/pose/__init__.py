@@ -12,7 +12,14 @@ Nothing here imports ComfyUI, and body-model files are always user-supplied (MPI
 
 from .body_model import MANOModel, SkinnedModel, SMPLXModel
 from .camera import estimate_intrinsics, project_points
-from .conditions import PoseConditionVideos, render_hands, render_pose_conditions, render_smpl_cs
+from .conditions import (
+    HandGeometry,
+    PoseConditionVideos,
+    RenderOptions,
+    render_hands,
+    render_pose_conditions,
+    render_smpl_cs,
+)
 from .fitting import ShapeFitOptions, ShapeFitResult, fit_reference_shape
 from .gvhmr import gvhmr_sequence, load_gvhmr
 from .hamer import (
@@ -97,6 +104,8 @@ __all__ = [
     "rasterize_mesh",
     "register_backend",
     "render_hands",
+    "RenderOptions",
+    "HandGeometry",
     "render_pose_conditions",
     "render_smpl_cs",
     "shade_headlight",

@@ -12,6 +12,7 @@ directly gives the same pixels. Posing and rasterizing run on ``device`` (defaul
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -38,49 +39,66 @@ class PoseConditionVideos:
     hands: torch.Tensor | None
 
 
+@dataclass(frozen=True)
+class RenderOptions:
+    """How the condition videos are drawn; the defaults are the release's look."""
+
+    backend: str | RasterBackend | None = None  # "torch" (reference), "gl" (moderngl), "auto" or a RasterBackend
+    smpl_cs: bool = True  # draw the SMPL-CS video
+    hands: bool = True  # draw the hand video
+    occlude_hands: bool = True  # hide hand pixels behind the body (the reference behaviour)
+    occlusion_tolerance: float = DEFAULT_OCCLUSION_TOLERANCE  # relative depth slack of that test
+    device: torch.device | str | None = None  # where posing and rasterizing run (default: the model's)
+
+
+@dataclass(frozen=True)
+class HandGeometry:
+    """The hands to draw instead of the posed body's own SMPL-X hands.
+
+    ``vertices`` (F, N, 3): camera-space positions of ``mesh``'s vertices per frame, e.g. registered HaMeR hands
+    (:func:`~.hamer.register_hamer_hands` with :func:`~.hamer.mano_hand_mesh`); None: the posed body's.
+    """
+
+    mesh: HandMesh
+    vertices: torch.Tensor | None = None
+
+
 def render_pose_conditions(
     model: SMPLXModel,
     sequence: SMPLXSequence,
     colours: torch.Tensor | None,
-    backend: str | RasterBackend | None = None,
-    render_smpl_cs: bool = True,
-    render_hands: bool = True,
-    hand_mesh: HandMesh | None = None,
-    occlude_hands: bool = True,
-    occlusion_tolerance: float = DEFAULT_OCCLUSION_TOLERANCE,
-    device: torch.device | str | None = None,
+    options: RenderOptions = RenderOptions(),
+    hands: HandGeometry | None = None,
     progress: ProgressCallback | None = None,
-    hand_vertices: torch.Tensor | None = None,
 ) -> PoseConditionVideos:
     """Render the SMPL-CS and/or hand videos in one pass (the hands need the body's depth anyway).
 
     colours: (10475, 3) SMPL-CS vertex colours in [0, 1] (:func:`~.vertex_colours.load_vertex_colours`); only
-    needed for SMPL-CS. backend: "torch" (reference, default), "gl" (moderngl), "auto", or a RasterBackend
-    instance. hand_mesh defaults to :func:`~.hands.smplx_hand_mesh` of the model. occlude_hands hides
-    hand pixels behind the body (the reference behaviour); occlusion_tolerance is relative depth slack.
+    needed for SMPL-CS. hands default to :func:`~.hands.smplx_hand_mesh` of the model, posed with the body.
     progress(done, total) is called after every frame; it may raise to cancel (e.g. ComfyUI's interrupt check).
-    hand_vertices (F, N, 3): camera-space positions of ``hand_mesh``'s vertices per frame, replacing the posed
-    body's (e.g. registered HaMeR hands, :func:`~.hamer.register_hamer_hands` with :func:`~.hamer.mano_hand_mesh`).
     """
-    if not (render_smpl_cs or render_hands):
+    if not (options.smpl_cs or options.hands):
         return PoseConditionVideos(None, None)
-    device = torch.device(device) if device is not None else model.device
+    device = torch.device(options.device) if options.device is not None else model.device
     model = model.to(device=device)
-    raster = get_backend(backend)
-    if render_smpl_cs:
+    raster = get_backend(options.backend)
+    if options.smpl_cs:
         colours = _check_colours(colours, model).to(device=device, dtype=model.dtype)
-    hands = (hand_mesh or smplx_hand_mesh(model)).to(device) if render_hands else None
-    if hands is not None and hand_vertices is not None:
-        expected = (sequence.num_frames, hands.vertex_ids.numel(), 3)
+    hand_vertices = None if hands is None else hands.vertices
+    hand_mesh = None
+    if options.hands:
+        hand_mesh = (hands.mesh if hands is not None else smplx_hand_mesh(model)).to(device)
+    if hand_mesh is not None and hand_vertices is not None:
+        expected = (sequence.num_frames, hand_mesh.vertex_ids.numel(), 3)
         if tuple(hand_vertices.shape) != expected:
             raise InputError(
                 f"Hand vertices have shape {tuple(hand_vertices.shape)} but the sequence and hand mesh need {expected}."
             )
-    occlude_hands = occlude_hands and render_hands
+    occlude_hands = options.occlude_hands and options.hands
 
     frames, height, width = sequence.num_frames, sequence.height, sequence.width
-    smpl_out = torch.zeros(frames, height, width, 3) if render_smpl_cs else None
-    hand_out = torch.zeros(frames, height, width, 3) if hands is not None else None
+    smpl_out = torch.zeros(frames, height, width, 3) if options.smpl_cs else None
+    hand_out = torch.zeros(frames, height, width, 3) if hand_mesh is not None else None
     faces = model.faces
     for start in range(0, frames, POSE_CHUNK_FRAMES):
         chunk = sequence.select(slice(start, start + POSE_CHUNK_FRAMES))
@@ -98,11 +116,19 @@ def render_pose_conditions(
                 body = raster.rasterize(verts, faces, verts.new_zeros(len(verts), 0), k, width, height)
             if hand_out is not None:
                 occluder = body.depth if occlude_hands else None
-                hand_verts = verts[hands.vertex_ids]
+                hand_verts = verts[hand_mesh.vertex_ids]
                 if hand_vertices is not None:
                     hand_verts = hand_vertices[index].to(device=device, dtype=verts.dtype)
                 _render_hand_frame_into(
-                    hand_out[index], raster, hands, hand_verts, k, occluder, width, height, occlusion_tolerance
+                    hand_out[index],
+                    raster,
+                    hand_mesh,
+                    hand_verts,
+                    k,
+                    occluder,
+                    width,
+                    height,
+                    options.occlusion_tolerance,
                 )
             if progress is not None:
                 progress(index + 1, frames)
@@ -113,41 +139,24 @@ def render_smpl_cs(
     model: SMPLXModel,
     sequence: SMPLXSequence,
     colours: torch.Tensor,
-    backend: str | RasterBackend | None = None,
-    device: torch.device | str | None = None,
+    options: RenderOptions = RenderOptions(),
     progress: ProgressCallback | None = None,
 ) -> torch.Tensor:
     """The SMPL-CS video alone, (F, H, W, 3) float32 in [0, 1]."""
-    return render_pose_conditions(
-        model, sequence, colours, backend, render_hands=False, device=device, progress=progress
-    ).smpl_cs
+    only_body = dataclasses.replace(options, smpl_cs=True, hands=False)
+    return render_pose_conditions(model, sequence, colours, only_body, progress=progress).smpl_cs
 
 
 def render_hands(
     model: SMPLXModel,
     sequence: SMPLXSequence,
-    backend: str | RasterBackend | None = None,
-    hand_mesh: HandMesh | None = None,
-    occlude_hands: bool = True,
-    occlusion_tolerance: float = DEFAULT_OCCLUSION_TOLERANCE,
-    device: torch.device | str | None = None,
+    options: RenderOptions = RenderOptions(),
+    hands: HandGeometry | None = None,
     progress: ProgressCallback | None = None,
-    hand_vertices: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The hand video alone, (F, H, W, 3) float32 in [0, 1]; still rasterizes the body for occlusion."""
-    return render_pose_conditions(
-        model,
-        sequence,
-        None,
-        backend,
-        render_smpl_cs=False,
-        hand_mesh=hand_mesh,
-        occlude_hands=occlude_hands,
-        occlusion_tolerance=occlusion_tolerance,
-        device=device,
-        progress=progress,
-        hand_vertices=hand_vertices,
-    ).hands
+    only_hands = dataclasses.replace(options, smpl_cs=False, hands=True)
+    return render_pose_conditions(model, sequence, None, only_hands, hands, progress).hands
 
 
 def _render_hand_frame_into(

@@ -9,7 +9,15 @@ import pytest
 import torch
 
 from realisdance.errors import InputError
-from realisdance.pose import SMPLXSequence, axis_angle_to_matrix, estimate_intrinsics, pose_smplx, render_hands
+from realisdance.pose import (
+    HandGeometry,
+    RenderOptions,
+    SMPLXSequence,
+    axis_angle_to_matrix,
+    estimate_intrinsics,
+    pose_smplx,
+    render_hands,
+)
 from realisdance.pose.hamer import (
     ManoCorrespondence,
     load_hamer,
@@ -71,13 +79,14 @@ def test_registered_hands_render_like_the_smplx_hands(smplx_model, facing_params
     mesh = mano_hand_mesh(smplx_model, pairs)
     assert mesh.faces.shape[0] > 100 and mesh.is_right.sum() == 778
     moved = pose_smplx(smplx_model, seq.params).vertices[:, mesh.vertex_ids] + torch.tensor([0.05, 0.0, 0.0])
-    image = render_hands(smplx_model, seq, hand_mesh=mesh, hand_vertices=moved, occlude_hands=False)
-    reference = render_hands(smplx_model, seq, hand_mesh=mesh, occlude_hands=False)
+    unoccluded = RenderOptions(occlude_hands=False)
+    image = render_hands(smplx_model, seq, unoccluded, HandGeometry(mesh, moved))
+    reference = render_hands(smplx_model, seq, unoccluded, HandGeometry(mesh))
     assert image.shape == reference.shape == (FRAMES, SIZE, SIZE, 3)
     assert (image.amax(-1) > 0).sum() > 20
     assert not torch.equal(image, reference)  # the given vertices, not the body's, were drawn
     with pytest.raises(InputError, match="Hand vertices have shape"):
-        render_hands(smplx_model, seq, hand_mesh=mesh, hand_vertices=moved[:, :10])
+        render_hands(smplx_model, seq, hands=HandGeometry(mesh, moved[:, :10]))
 
 
 def test_simple_and_demo_formats(smplx_model, facing_params, tmp_path):

@@ -11,6 +11,7 @@ import torch
 
 from realisdance.errors import CheckpointError, InputError
 from realisdance.pose import (
+    RenderOptions,
     SMPLXSequence,
     estimate_intrinsics,
     hand_vertex_ids,
@@ -79,7 +80,7 @@ def test_hand_behind_the_body_is_hidden(smplx_model, facing_params):
     body_pose[0, (LEFT_SHOULDER - 1) * 3 + 1] = 7 * math.pi / 12
     seq = sequence(facing_params(1, body_pose=body_pose))
     occluded = render_hands(smplx_model, seq)[0]
-    unoccluded = render_hands(smplx_model, seq, occlude_hands=False)[0]
+    unoccluded = render_hands(smplx_model, seq, RenderOptions(occlude_hands=False))[0]
 
     def greens(image):
         return int((image[..., 1] > image[..., 0] + 0.1).sum())

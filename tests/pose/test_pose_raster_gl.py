@@ -7,6 +7,7 @@ import torch
 
 from realisdance.errors import InputError
 from realisdance.pose import (
+    RenderOptions,
     SMPLXSequence,
     TorchRasterizer,
     estimate_intrinsics,
@@ -65,8 +66,8 @@ def test_body_raster_matches_the_oracle(gl, smplx_model, facing_params):
 def test_condition_videos_match_the_oracle(gl, smplx_model, facing_params):
     sequence = SMPLXSequence(facing_params(1), estimate_intrinsics(WIDTH, HEIGHT)[None], WIDTH, HEIGHT)
     colours = torch.rand(smplx_model.num_vertices, 3, generator=torch.Generator().manual_seed(1))
-    ours = render_pose_conditions(smplx_model, sequence, colours, backend="gl")
-    oracle = render_pose_conditions(smplx_model, sequence, colours, backend="torch")
+    ours = render_pose_conditions(smplx_model, sequence, colours, RenderOptions(backend="gl"))
+    oracle = render_pose_conditions(smplx_model, sequence, colours, RenderOptions(backend="torch"))
     assert (ours.smpl_cs - oracle.smpl_cs).abs().mean() < 1 / 255
     assert iou(ours.hands.amax(-1) > 0, oracle.hands.amax(-1) > 0) > 0.95  # thin procedural fingers: edge-heavy
     assert (ours.hands - oracle.hands).abs().mean() < 1 / 255
