@@ -73,17 +73,17 @@ def time_backend(name: str, model, colours, sequence) -> dict:
     import torch
 
     from realisdance.errors import InputError
-    from realisdance.pose import get_backend, render_pose_conditions
+    from realisdance.pose import RenderOptions, get_backend, render_pose_conditions
 
     start = time.perf_counter()
     try:
         backend = get_backend(name)
-        render_pose_conditions(model, sequence.select(slice(0, 1)), colours, backend=backend)  # warm-up
+        render_pose_conditions(model, sequence.select(slice(0, 1)), colours, RenderOptions(backend=backend))  # warm-up
     except InputError as exc:
         return {"backend": name, "error": str(exc)}
     first = time.perf_counter() - start
     start, cpu_start = time.perf_counter(), time.process_time()
-    videos = render_pose_conditions(model, sequence, colours, backend=backend)
+    videos = render_pose_conditions(model, sequence, colours, RenderOptions(backend=backend))
     total, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     coverage = float((videos.smpl_cs.amax(-1) > 0).float().mean())
     hands = float((videos.hands.amax(-1) > 0).float().mean())
