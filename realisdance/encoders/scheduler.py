@@ -13,6 +13,7 @@ under diffusers 0.33.1. Two details matter for a faithful port:
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 from pathlib import Path
 
@@ -52,7 +53,10 @@ WAN21_I2V_SCHEDULER_CONFIG: dict = {
     "use_karras_sigmas": False,
 }
 
-KINDS = ("auto", "unipc", "euler")
+KINDS = ("auto", "unipc", "euler", "distill")
+# The step-distilled sampler (lightx2v's WanStepDistillScheduler and the Wan wrapper's "flowmatch_distill"): flow
+# Euler, no CFG, over the unshifted grid 1 - i/N shifted by 5; at 4 steps the DiT sees t = 1000, 937.5, 833.3, 625.
+DISTILL_SHIFT = 5.0
 
 
 # -- the schedule as plain numbers -----------------------------------------------------------------------------
@@ -85,6 +89,25 @@ def flow_unipc_timesteps(num_steps: int, shift: float, num_train_timesteps: int 
 
 
 # -- diffusers scheduler objects --------------------------------------------------------------------------------
+
+
+def distill_sigma_grid(num_steps: int) -> np.ndarray:
+    """The unshifted sigmas of the step-distilled sampler: 1 - i/N for i < N (4 steps: 1, 0.75, 0.5, 0.25)."""
+    return 1.0 - np.arange(num_steps, dtype=np.float64) / num_steps
+
+
+@functools.cache
+def _distill_class():
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    class FlowDistillEulerScheduler(FlowMatchEulerDiscreteScheduler):
+        """Flow Euler on ``distill_sigma_grid`` (``set_release_timesteps`` gives it that grid)."""
+
+    return FlowDistillEulerScheduler
+
+
+def is_distill_scheduler(scheduler) -> bool:
+    return type(scheduler).__name__ == "FlowDistillEulerScheduler"
 
 
 def _config_from(source: str | Path | dict) -> dict:
@@ -130,7 +153,8 @@ def load_scheduler(source: str | Path | dict, kind: str = "auto", shift: float |
     """The sampling scheduler from the release's ``scheduler/`` config.
 
     kind: "auto" builds the class the config names (what the release does); "unipc" the flow-UniPC solver;
-    "euler" ``FlowMatchEulerDiscreteScheduler``. Both explicit kinds keep the config's shift and train steps.
+    "euler" ``FlowMatchEulerDiscreteScheduler``, both keeping the config's shift and train steps; "distill" the
+    step-distilled sampler of distill LoRAs (flow Euler on 1 - i/N, shift 5 unless given; run it with CFG 1).
     shift: overrides the config's flow shift (e.g. 3.0 for 480p).
     """
     from diffusers import FlowMatchEulerDiscreteScheduler, UniPCMultistepScheduler
@@ -141,6 +165,8 @@ def load_scheduler(source: str | Path | dict, kind: str = "auto", shift: float |
     name = config.get("_class_name")
     if not name:
         raise CheckpointError("the scheduler config has no '_class_name'; it is not a diffusers scheduler config.")
+    if kind == "distill" and shift is None:
+        shift = DISTILL_SHIFT
     flow_shift = float(shift) if shift is not None else _config_shift(config)
     train_steps = int(config.get("num_train_timesteps", 1000))
 
@@ -158,9 +184,8 @@ def load_scheduler(source: str | Path | dict, kind: str = "auto", shift: float |
         )
     else:
         base = config if name == "FlowMatchEulerDiscreteScheduler" else {}
-        scheduler = FlowMatchEulerDiscreteScheduler.from_config(
-            {**base, "num_train_timesteps": train_steps, "shift": flow_shift}
-        )
+        cls = _distill_class() if kind == "distill" else FlowMatchEulerDiscreteScheduler
+        scheduler = cls.from_config({**base, "num_train_timesteps": train_steps, "shift": flow_shift})
 
     if isinstance(scheduler, UniPCMultistepScheduler) and not (
         scheduler.config.use_flow_sigmas and scheduler.config.prediction_type == "flow_prediction"
@@ -195,6 +220,11 @@ def set_release_timesteps(scheduler, num_steps: int, device: torch.device | str 
 
     if num_steps < 1:
         raise InputError(f"the number of steps must be at least 1, got {num_steps}")
+    if is_distill_scheduler(scheduler):
+        scheduler.set_timesteps(
+            num_steps, device=device, sigmas=distill_sigma_grid(num_steps).astype(np.float32).tolist()
+        )
+        return
     train_steps = int(scheduler.config.num_train_timesteps)
     grid = release_sigma_grid(num_steps, train_steps)
     takes_sigmas = "sigmas" in inspect.signature(scheduler.set_timesteps).parameters

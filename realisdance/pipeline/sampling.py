@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
 
+from ..caching import StepCache
 from ..encoders.scheduler import model_timestep, set_release_timesteps
 from ..errors import InputError
 from .conditions import Branch, Conditions
@@ -67,6 +69,7 @@ def sample(
     callback: StepCallback | None = None,
     init_latents: torch.Tensor | None = None,
     on_denoised: StepCallback | None = None,
+    step_cache: StepCache | None = None,
 ) -> torch.Tensor:
     """Denoise from noise (or from the given initial ``latents``) to the normalised video latent, fp32.
 
@@ -76,6 +79,8 @@ def sample(
     x = sigma * noise + (1 - sigma) * init, the flow-matching interpolation; ``settings.denoise`` < 1 needs it.
     ``on_denoised(index, total, x0)`` receives each step's estimate of the clean latent, x0 = x - sigma * velocity
     (what progress previews show: the current latent is still mostly noise early on); called before ``callback``.
+    ``step_cache`` (``realisdance.caching``) is attached for this run and told each forward's branch and step; its
+    counts say afterwards how many forwards it skipped.
     """
     conditions.check_for(transformer)
     total_steps, first_step = schedule_span(settings.steps, settings.denoise)
@@ -104,17 +109,29 @@ def sample(
     if init_latents is not None:
         sigma = float(scheduler.sigmas[first_step])
         latents = sigma * latents + (1.0 - sigma) * init_latents.to(device=device, dtype=torch.float32)
-    for index, t in enumerate(timesteps):
-        model_t = model_timestep(scheduler, t, batch_size=latents.shape[0]).to(device)
-        with torch.no_grad():
-            velocity = _velocity(transformer, latents, model_t, conditions, conditions.positive)
-            if settings.guidance > 1.0:
-                unconditional = _velocity(transformer, latents, model_t, conditions, conditions.negative)
-                velocity = unconditional + settings.guidance * (velocity - unconditional)
-        if on_denoised is not None:
-            sigma = float(scheduler.sigmas[first_step + index])
-            on_denoised(index, len(timesteps), latents - sigma * velocity.float())
-        latents = scheduler.step(velocity.float(), t, latents, return_dict=False)[0]
-        if callback is not None:
-            callback(index, len(timesteps), latents)
+    if step_cache is not None:
+        step_cache.attach(transformer)
+    try:
+        for index, t in enumerate(timesteps):
+            model_t = model_timestep(scheduler, t, batch_size=latents.shape[0]).to(device)
+            with torch.no_grad():
+                with _branch(step_cache, "cond", index):
+                    velocity = _velocity(transformer, latents, model_t, conditions, conditions.positive)
+                if settings.guidance > 1.0:
+                    with _branch(step_cache, "uncond", index):
+                        unconditional = _velocity(transformer, latents, model_t, conditions, conditions.negative)
+                    velocity = unconditional + settings.guidance * (velocity - unconditional)
+            if on_denoised is not None:
+                sigma = float(scheduler.sigmas[first_step + index])
+                on_denoised(index, len(timesteps), latents - sigma * velocity.float())
+            latents = scheduler.step(velocity.float(), t, latents, return_dict=False)[0]
+            if callback is not None:
+                callback(index, len(timesteps), latents)
+    finally:
+        if step_cache is not None:
+            step_cache.detach(transformer)
     return latents
+
+
+def _branch(step_cache: StepCache | None, name: str, step: int):
+    return nullcontext() if step_cache is None else step_cache.branch(name, step)
