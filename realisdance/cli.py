@@ -9,6 +9,7 @@ VAE tiles after running out of device memory, which both commands answer with th
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import signal
 import sys
 import time
@@ -27,6 +28,14 @@ from .latents_file import OUTPUT_FPS, latents_path_for, save_latents
 from .output_paths import OutputClaim, check_output
 from .release_folder import check_release_folder
 from .run_options import memory_options
+from .speed_options import (
+    GivenValue,
+    add_speed_options,
+    apply_fast_preset,
+    cache_settings,
+    describe_speed,
+    model_patches,
+)
 
 CACHE_DIR = Path.home() / ".cache" / "realisdance"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
@@ -48,8 +57,12 @@ def _add_run_options(parser: argparse.ArgumentParser, defaults: dict | None = No
     defaults = defaults or {}
     parser.add_argument("--prompt", default="", help="text prompt (the release accepts an empty one)")
     parser.add_argument("--negative-prompt", default="", help="negative prompt (release default: empty)")
-    parser.add_argument("--steps", type=int, default=defaults.get("steps", 40), help="sampling steps (release: 40)")
-    parser.add_argument("--cfg", type=float, default=2.0, help="guidance scale; 1 runs one forward per step")
+    parser.add_argument(
+        "--steps", type=int, action=GivenValue, default=defaults.get("steps", 40), help="sampling steps (release: 40)"
+    )
+    parser.add_argument(
+        "--cfg", type=float, action=GivenValue, default=2.0, help="guidance scale; 1 runs one forward per step"
+    )
     parser.add_argument("--seed", type=int, default=1024, help="noise seed (release: 1024)")
     parser.add_argument("--frames", type=int, default=defaults.get("frames", 81), help="4k+1 frames (81 = 5 s)")
     parser.add_argument("--max-area", type=int, default=defaults.get("max_area", 768 * 768), help="pixels")
@@ -57,9 +70,11 @@ def _add_run_options(parser: argparse.ArgumentParser, defaults: dict | None = No
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     parser.add_argument(
         "--scheduler",
+        action=GivenValue,
         default="auto",
-        choices=["auto", "unipc", "euler"],
-        help="auto = the class the release folder's scheduler config names (flow-UniPC)",
+        choices=["auto", "unipc", "euler", "distill"],
+        help="auto = the class the release folder's scheduler config names (flow-UniPC); distill = the "
+        "step-distilled sampler (see --fast)",
     )
     parser.add_argument(
         "--memory",
@@ -72,6 +87,7 @@ def _add_run_options(parser: argparse.ArgumentParser, defaults: dict | None = No
     )
     parser.add_argument("--plan-only", action="store_true", help="print the memory plan and exit without running")
     _add_vae_tiling_options(parser)
+    add_speed_options(parser)
     parser.add_argument(
         "--encoders-on-cpu",
         action="store_true",
@@ -183,6 +199,7 @@ def run_job(pipeline, job: Job, args, settings, model) -> None:
     import torch
     from tqdm import tqdm
 
+    from .caching import make_step_cache
     from .encoders.chunk_hooks import condition_encode_chunks
     from .memory.device import is_out_of_memory
     from .pipeline.preprocess import prepare_inputs
@@ -194,14 +211,26 @@ def run_job(pipeline, job: Job, args, settings, model) -> None:
     streams = pipeline.transformer.config.add_cond_in_dim // 16
     with vae_progress(pipeline.vae, "encoding", condition_encode_chunks(prepared.num_frames, streams)):
         conditions = pipeline.build_conditions(prepared, job.prompt, args.negative_prompt)
+    step_cache = make_step_cache(cache_settings(args), settings.steps)
+    step_times = [time.perf_counter()]
+
+    def step_done(index, total, latents) -> None:
+        step_times.append(time.perf_counter())
+        bar.update(1)
+
     try:
         with tqdm(total=settings.steps, desc="sampling", unit="step") as bar:
-            latents = pipeline.sample(conditions, settings, callback=lambda i, n, x: bar.update(1))
+            latents = pipeline.sample(conditions, settings, callback=step_done, step_cache=step_cache)
     except RuntimeError as error:  # the pipeline has already sent streamed blocks home and emptied the cache
         if not is_out_of_memory(error):
             raise
         raise InputError(sampling_out_of_memory_advice(pipeline.memory_plan)) from None
     latents_path = keep_latents(latents, latents_path_for(job.out))
+    if step_cache is not None:
+        print(step_cache.describe())
+    if args.compile and len(step_times) > 2:
+        first, rest = step_times[1] - step_times[0], (step_times[-1] - step_times[1]) / (len(step_times) - 2)
+        print(f"compiled blocks: first step {first:.1f} s (includes compiling), then {rest:.1f} s per step")
     # An older video under this name belongs to another sampling: never leave it beside these latents.
     job.out.unlink(missing_ok=True)
     if not bool(torch.isfinite(latents).all()):
@@ -315,7 +344,8 @@ def check_run_arguments(args) -> None:
     check_max_area(args.max_area)
     check_frame_count(args.frames)
     _device(args)  # an unknown device, or cuda on a CPU-only torch
-    memory_options(args)  # --vram-budget, --memory, the VAE tiling options
+    memory_options(args)  # --vram-budget, --memory, the VAE tiling options, the step cache
+    model_patches(args)  # --lora files exist and parse, --attention is installed
 
 
 def check_jobs(jobs: list[Job], args):
@@ -370,8 +400,10 @@ def print_plan_only(model, args, job_size, transformer=None) -> None:
     device = _device(args)
     dtype = args.dtype if args.dtype not in (None, "auto") else default_dtype(device)
     facts = release_facts(model, dtype, transformer)
-    plan = plan_memory(facts, job_size, memory_options(args), free_device_bytes(device))
+    options = dataclasses.replace(memory_options(args), adapter_bytes=model_patches(args).adapter_bytes())
+    plan = plan_memory(facts, job_size, options, free_device_bytes(device))
     print(plan.describe())
+    print(describe_speed(args))
     check_host_memory_for_cpu_run(plan, facts, device)
 
 
@@ -390,9 +422,11 @@ def _load_pipeline(model, args, transformer=None, job_size=None):
         memory=memory_options(args),
         job=job_size,
         components=ComponentPaths(transformer=transformer),
+        patches=model_patches(args),
     )
     print(f"loaded {model} on {device} in {time.perf_counter() - start:.1f} s")
     print(pipeline.memory_plan.describe())
+    print(describe_speed(args))
     return pipeline
 
 
@@ -433,6 +467,7 @@ def main(argv: list[str] | None = None) -> int:
     import threading
 
     args = build_parser().parse_args(argv)
+    apply_fast_preset(args)
     PROGRESS.kept.clear()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _stop_on_sigterm)

@@ -17,7 +17,14 @@ def memory_options(args):
         if not math.isfinite(args.vram_budget) or args.vram_budget <= 0:
             raise InputError(f"--vram-budget must be a positive number of GiB, got {args.vram_budget}")
         budget = int(args.vram_budget * GIB)
+    cached_states = 0
+    if hasattr(args, "cache"):
+        from .caching import cached_token_states
+        from .speed_options import cache_settings
+
+        cached_states = cached_token_states(cache_settings(args), args.cfg)
     return MemoryOptions(
+        cached_token_states=cached_states,
         mode=getattr(args, "memory", "auto"),
         budget_bytes=budget,
         encoders_on_cpu=getattr(args, "encoders_on_cpu", False),

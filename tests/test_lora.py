@@ -1,4 +1,4 @@
-"""LoRA files on the transformer: every key layout merges like the hand-computed W + s * up @ down; bad files refused."""
+"""LoRA files on the transformer: each key layout merges as the hand-computed W + s * up @ down; bad files refused."""
 
 from __future__ import annotations
 
@@ -158,7 +158,8 @@ def test_pickled_lora_files_are_not_read(tiny_model, tmp_path):
 @pytest.mark.parametrize(
     "text, path, strength",
     [("a.safetensors", "a.safetensors", 1.0), ("dir/a.safetensors:0.6", "dir/a.safetensors", 0.6),
-     ("C:\\loras\\a.safetensors", "C:\\loras\\a.safetensors", 1.0), ("C:\\a.safetensors:-1", "C:\\a.safetensors", -1.0)],
+     ("C:\\loras\\a.safetensors", "C:\\loras\\a.safetensors", 1.0),
+     ("C:\\a.safetensors:-1", "C:\\a.safetensors", -1.0)],
 )  # fmt: skip
 def test_lora_arguments_take_an_optional_strength(text, path, strength):
     spec = parse_lora_argument(text)

@@ -30,6 +30,13 @@ class StepCacheSettings:
             raise InputError(f"the {self.kind} threshold must be a positive number, got {self.threshold}")
 
 
+def cached_token_states(settings: StepCacheSettings | None, guidance: float) -> int:
+    """Token-sized tensors the cache keeps on the device between forwards (for ``MemoryOptions``)."""
+    if settings is None:
+        return 0
+    return CACHES[settings.kind].states_per_branch * (2 if guidance > 1.0 else 1)
+
+
 def make_step_cache(settings: StepCacheSettings | None, num_steps: int) -> StepCache | None:
     if settings is None:
         return None
@@ -39,4 +46,13 @@ def make_step_cache(settings: StepCacheSettings | None, num_steps: int) -> StepC
     return cls(num_steps, settings.threshold)
 
 
-__all__ = ["CACHES", "FirstBlockCache", "MagCache", "StepCache", "StepCacheSettings", "TeaCache", "make_step_cache"]
+__all__ = [
+    "CACHES",
+    "FirstBlockCache",
+    "MagCache",
+    "StepCache",
+    "StepCacheSettings",
+    "TeaCache",
+    "cached_token_states",
+    "make_step_cache",
+]

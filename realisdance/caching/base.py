@@ -12,6 +12,7 @@ class StepCache:
     """Attached to a transformer for one sampling run; the sampler wraps each forward in ``branch(name, step)``."""
 
     name = "cache"
+    states_per_branch = 1  # token-sized tensors kept between forwards, per CFG branch (for the memory plan)
 
     def __init__(self, num_steps: int) -> None:
         self.num_steps = num_steps

@@ -90,6 +90,7 @@ class MagCache(_DiffusersHookCache):
 
 class FirstBlockCache(_DiffusersHookCache):
     name = "First Block Cache"
+    states_per_branch = 2  # the first block's residual and the residual of the rest
 
     def __init__(self, num_steps: int, threshold: float | None = None) -> None:
         super().__init__(num_steps)

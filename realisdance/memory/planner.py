@@ -38,6 +38,10 @@ class MemoryOptions:
     encoders_on_cpu: bool = False  # umT5 and CLIP run on the CPU: their device memory stays free (slower)
     vae_tile: int | None = None  # VAE tile side in px instead of the planned one; 0: untiled
     vae_overlap: int | None = None  # VAE tile overlap in px; None: a quarter of the tile
+    # What fast sampling adds on the device: token-sized states a step cache keeps between forwards (TeaCache: one
+    # residual per CFG branch), and LoRA weights kept as adapters beside the blocks (merged LoRAs add nothing).
+    cached_token_states: int = 0
+    adapter_bytes: int = 0
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -213,6 +217,8 @@ class _Request:
         compute = _compute_bytes(dtype)
         activations = dit_activation_peak(self.facts.config, job, compute, attention=self.options.attention).total_bytes
         fixed = weights.other_bytes + activations + _sampler_state_bytes(self.facts, job) + weights.cast_bytes
+        dim = self.facts.config["num_attention_heads"] * self.facts.config["attention_head_dim"]
+        fixed += self.options.cached_token_states * job.tokens * dim * compute + self.options.adapter_bytes
         return fixed, activations
 
 
@@ -296,6 +302,12 @@ def _try(request: _Request, kind: str, dtype: str) -> MemoryPlan | None:
         notes.append(f"blocks converted to {dtype} storage: nothing in {facts.dtype} fits this budget")
     if options.encoders_on_cpu:
         notes.append("the text encoder and CLIP run on the CPU, as asked (their device memory stays free)")
+    if options.cached_token_states or options.adapter_bytes:
+        dim = facts.config["num_attention_heads"] * facts.config["attention_head_dim"]
+        kept = options.cached_token_states * job.tokens * dim * _compute_bytes(dtype)
+        parts = [f"{gib(kept)} of step-cache states"] if kept else []
+        parts += [f"{gib(options.adapter_bytes)} of LoRA adapters"] if options.adapter_bytes else []
+        notes.append("sampling includes " + " and ".join(parts))
     if not vae_on_device or not (options.encoders_on_cpu or (text_on_device and clip_on_device)):
         notes.append("stages marked CPU do not fit beside the resident DiT and run on the CPU (slower, not an error)")
     plan_kind = kind if usable is not None else ("unlimited" if kind == "resident" else kind)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,11 +10,13 @@ from pathlib import Path
 import torch
 
 from ..arguments import check_finite, check_generator, check_prompt, resolve_device
+from ..caching import cached_token_states, make_step_cache
 from ..errors import InputError
 from ..memory import JobSize, MemoryOptions, MemoryPlan, ModelFacts, accelerator, place_transformer, plan_memory
 from ..memory.text_cache import SHARED_TEXT_CACHE, text_encoder_key
 from ..release_folder import check_release_folder
 from .conditions import Conditions, ModelSignature, build_conditions
+from .model_patches import ModelPatches, check_loras_fit, patch_after_placement, patch_before_placement
 from .preprocess import PreparedInputs, load_pose_video, prepare_inputs
 from .sampling import SamplerSettings, StepCallback, sample
 from .settings import ComponentPaths, GenerationSettings
@@ -23,6 +26,7 @@ from .settings import ComponentPaths, GenerationSettings
 class RealisDanceOutput:
     frames: torch.Tensor  # (F, H, W, 3) float RGB in [0, 1]
     latents: torch.Tensor  # (1, 16, T, H/8, W/8) normalised latents, kept so decoding can be retried
+    cache_report: str | None = None  # what a step cache skipped ("TeaCache: skipped 23 of 80 DiT forwards ...")
 
 
 def job_size(prepared: PreparedInputs, guidance: float = 2.0) -> JobSize:
@@ -84,9 +88,11 @@ class RealisDancePipeline:
         memory: MemoryOptions | str = "auto",
         job: JobSize | None = None,
         components: ComponentPaths | None = None,
+        patches: ModelPatches | None = None,
         progress=None,
     ) -> RealisDancePipeline:
-        """Load the official folder (``model``); ``components`` may name other files for any component.
+        """Load the official folder (``model``); ``components`` may name other files for any component;
+        ``patches`` adds LoRAs, picks the attention kernel and compiles the blocks (``ModelPatches``).
 
         ``memory`` ('auto', 'resident', 'stream', 'stream-all', 'fp8' or ``MemoryOptions``) plans device memory for
         ``job`` (default: 81 frames at 576x1024) before anything is loaded, and refuses a job that cannot fit.
@@ -97,6 +103,8 @@ class RealisDancePipeline:
         from ..memory.facts import release_facts
 
         paths = components or ComponentPaths()
+        patches = patches or ModelPatches()
+        patches.check_files()
         transformer = paths.transformer
         model = Path(model).expanduser()
         if paths.encoders_from_release:
@@ -104,13 +112,17 @@ class RealisDancePipeline:
         device = resolve_device(device)
         dtype = dtype or default_dtype(device)
         options = memory if isinstance(memory, MemoryOptions) else MemoryOptions(mode=memory)
+        options = dataclasses.replace(options, adapter_bytes=max(options.adapter_bytes, patches.adapter_bytes()))
         facts = release_facts(model, dtype, transformer)
+        check_loras_fit(facts.config, patches)
         plan = plan_memory(facts, job or JobSize(), options, free_device_bytes(device))
         check_host_memory_for_cpu_run(plan, facts, device)
         # A resident plan loads straight onto the device; any other loads on the CPU and is then placed.
         direct = not plan.streams and plan.dtype == facts.dtype
         dit = load_transformer(transformer or model, dtype=dtype, device=device if direct else "cpu", progress=progress)
+        patch_before_placement(dit, patches)
         place_transformer(dit, plan, device)
+        patch_after_placement(dit, patches)
         # Encoders live on the CPU when a budget applies and visit the device per stage, as the plan says;
         # umT5 and CLIP never leave the CPU when asked (the plan then marks them CPU).
         home = "cpu" if plan.budget_bytes is not None else device
@@ -143,11 +155,14 @@ class RealisDancePipeline:
             component.to(home)
             accelerator.current().empty_cache(self.device)
 
-    def check_job(self, job: JobSize) -> None:
-        """Refuse, before any work, a job that needs more device memory than the plan made at load time."""
+    def check_job(self, job: JobSize, cached_token_states: int = 0) -> None:
+        """Refuse, before any work, a job that needs more device memory than the plan made at load time
+        (``cached_token_states``: what a step cache keeps, when the load-time options did not count it)."""
         if self.memory_plan is None or self.facts is None or self.memory_plan.budget_bytes is None:
             return
         options = self.memory_options or MemoryOptions()
+        if cached_token_states > options.cached_token_states:
+            options = dataclasses.replace(options, cached_token_states=cached_token_states)
         needed = plan_memory(self.facts, job, options, self.memory_plan.budget_bytes)
         placed = self.memory_plan
         if len(needed.streamed_blocks) > len(placed.streamed_blocks) or needed.dtype != placed.dtype:
@@ -249,11 +264,16 @@ class RealisDancePipeline:
         prepared = prepare_inputs(
             reference, smpl, hamer, num_frames=num_frames, max_area=settings.max_area, pose_fps=fps
         )
-        self.check_job(job_size(prepared, settings.guidance))
+        cache_states = cached_token_states(settings.cache, settings.guidance)
+        self.check_job(job_size(prepared, settings.guidance), cached_token_states=cache_states)
         dwpose_video = None
         if dwpose is not None:
             dwpose_video = load_pose_video(dwpose, num_frames, size=(prepared.height, prepared.width), fps=fps)
         conditions = self.build_conditions(prepared, prompt, negative_prompt, dwpose=dwpose_video)
         sampler = SamplerSettings(steps=settings.steps, guidance=settings.guidance, seed=settings.seed)
-        final = self.sample(conditions, sampler, latents=latents, generator=generator, callback=callback)
-        return RealisDanceOutput(frames=self.decode(final), latents=final.cpu())
+        step_cache = make_step_cache(settings.cache, settings.steps)
+        final = self.sample(
+            conditions, sampler, latents=latents, generator=generator, callback=callback, step_cache=step_cache
+        )
+        report = None if step_cache is None else step_cache.describe()
+        return RealisDanceOutput(frames=self.decode(final), latents=final.cpu(), cache_report=report)

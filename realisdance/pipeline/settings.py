@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..arguments import check_guidance, check_seed, check_steps
+from ..caching import StepCacheSettings
 from ..errors import InputError
 from .preprocess import DEFAULT_MAX_AREA, DEFAULT_NUM_FRAMES
 
@@ -21,6 +22,7 @@ class GenerationSettings:
     guidance: float = 2.0
     seed: int = 1024
     pose_fps: float | None = None  # the pose videos' frame rate when they come as arrays (files carry their own)
+    cache: StepCacheSettings | None = None  # a step cache (TeaCache as the release, MagCache, ...); None: off
 
     def __post_init__(self) -> None:
         # Checked (and normalised, e.g. 40.0 -> 40) here, before any frame is read or any encoder runs.
