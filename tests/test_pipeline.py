@@ -216,3 +216,15 @@ def test_each_step_reports_the_clean_latent_estimate_used_for_previews(pipelines
     torch.testing.assert_close(estimates[-1][2], final, rtol=0, atol=1e-6)
     # Earlier estimates are not the final latent (they come from noisier inputs).
     assert not torch.allclose(estimates[0][2], final, atol=1e-3)
+
+
+def test_a_step_cache_in_the_settings_is_used_and_reported(pipelines, media):
+    from realisdance.caching import StepCacheSettings
+
+    pipe = pipelines["I2V"]
+    kwargs = {"prompt": "x", "seed": 1, **SMALL, "steps": 7}
+    plain = pipe(media["reference"], media["smpl"], media["hamer"], **kwargs)
+    cached = pipe(media["reference"], media["smpl"], media["hamer"], **kwargs, cache=StepCacheSettings("teacache", 1e9))
+    assert plain.cache_report is None
+    assert cached.cache_report.startswith("TeaCache: skipped 4 of 14 DiT forwards")  # steps 5 and 6, both branches
+    assert not torch.equal(cached.latents, plain.latents)

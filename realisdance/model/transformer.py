@@ -241,15 +241,20 @@ class RealisDanceTransformer(WanTransformer3DModel):
         if image_context is not None:
             context = torch.cat([image_context, context], dim=1)  # CLIP tokens first: the processor splits on it
 
-        def run_blocks(hidden: torch.Tensor) -> torch.Tensor:
-            for block in self.blocks:
-                hidden = block(hidden, context, timestep_proj, rotary_emb)
-            return hidden
-
         # A step cache (realisdance/caching: TeaCache) may reuse the previous step's residual over all blocks
         # instead of running them; the sampler attaches one for a run and tells it the branch and step.
         step_cache = getattr(self, "step_cache", None)
-        tokens = run_blocks(tokens) if step_cache is None else step_cache.run(run_blocks, tokens, timestep_proj, temb)
+        if step_cache is None:
+            for block in self.blocks:  # inline, so each block's input is freed as soon as the block returns
+                tokens = block(tokens, context, timestep_proj, rotary_emb)
+        else:
+
+            def run_blocks(hidden: torch.Tensor) -> torch.Tensor:
+                for block in self.blocks:
+                    hidden = block(hidden, context, timestep_proj, rotary_emb)
+                return hidden
+
+            tokens = step_cache.run(run_blocks, tokens, timestep_proj, temb)
 
         shift, scale = (self.scale_shift_table.to(temb.device) + temb.unsqueeze(1)).chunk(2, dim=1)
         tokens = (self.norm_out(tokens.float()) * (1 + scale) + shift).type_as(tokens)
