@@ -81,9 +81,9 @@ def run_setting(pipe, model: Path, conditions, name: str, seed: int):
 
 
 def settings_table(args) -> None:
+    from realisdance.cli import tiny_release
     from realisdance.evaluation import psnr, ssim
     from realisdance.pipeline.preprocess import prepare_inputs
-    from realisdance.cli import tiny_release
     from realisdance.video import write_video
 
     model = args.model or tiny_release()

@@ -298,6 +298,7 @@ class RealisDanceReleaseSampler(io.ComfyNode):
     def execute(cls, model, positive, negative, latent, seed=1024, steps=40, cfg=2.0, denoise=1.0) -> io.NodeOutput:
         from .native.model_base import is_realisdance
         from .native.release_sampler import sample_release
+        from .native.step_cache import teacache_of
 
         if not is_realisdance(model):
             raise InputError(
@@ -312,6 +313,10 @@ class RealisDanceReleaseSampler(io.ComfyNode):
         with host.peak_device_memory() as peak:
             out = sample_release(model, positive, negative, latent, seed, steps, cfg, denoise)
         line = f"{steps} steps, CFG {cfg:g}, {time.perf_counter() - started:.1f} s; memory: {advice}"
+        teacache = teacache_of(model.model_options.get("transformer_options", {}))
+        if teacache is not None:
+            teacache.finish()
+            line += f"; {teacache.last_report}"
         if peak.bytes is not None:
             line += f"; measured peak {peak.bytes / 2**30:.1f} GiB"
         return io.NodeOutput(out, ui={"realisdance_summary": [line]})

@@ -5,10 +5,24 @@ Each node module lists its classes in a module-level ``NODES``; the order here i
 
 from __future__ import annotations
 
-from . import conditions, decode, dwpose, host, loaders, native_nodes, pose, pose_hands, pose_shape, sampler, text
+from . import (
+    conditions,
+    decode,
+    dwpose,
+    host,
+    loaders,
+    native_nodes,
+    native_speed,
+    pose,
+    pose_hands,
+    pose_shape,
+    sampler,
+    text,
+)
 
 NODE_CLASSES: list[type[host.io.ComfyNode]] = [
     *native_nodes.NODES,
+    *native_speed.NODES,
     *loaders.NODES,
     *text.NODES,
     *conditions.NODES,

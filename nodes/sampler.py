@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 
+from realisdance.caching import StepCacheSettings, TeaCache, cached_token_states
 from realisdance.encoders import WAN21_I2V_SCHEDULER_CONFIG, load_scheduler, scheduler_shift
 from realisdance.encoders.scheduler import KINDS
 from realisdance.memory import GIB, MODES, MemoryOptions
@@ -131,6 +133,16 @@ class RealisDanceSampler(io.ComfyNode):
                     tooltip="Keep the DiT placed on the device after the run (faster re-runs, but the memory stays "
                     "taken). Off: it goes back to host memory. After an error or Cancel it always goes back.",
                 ),
+                io.Float.Input(
+                    "teacache_threshold",
+                    default=0.0,
+                    min=0.0,
+                    max=1e6,
+                    step=0.01,
+                    optional=True,
+                    tooltip="TeaCache as the release runs it: 0 = off; 0.2 = the release's threshold (higher skips "
+                    "more steps). The first 5 steps always run; the summary says how many forwards were skipped.",
+                ),
             ],
             outputs=[io.Latent.Output(display_name="latent", tooltip="Wan 2.1 LATENT {'samples': [B,16,T,H/8,W/8]}.")],
         )
@@ -150,11 +162,16 @@ class RealisDanceSampler(io.ComfyNode):
         memory: str = "auto",
         vram_budget_gb: float = 0.0,
         keep_on_device: bool = False,
+        teacache_threshold: float = 0.0,
     ) -> io.NodeOutput:
         conditions.check_for(model.transformer)  # before anything slow
         settings = SamplerSettings(steps=steps, guidance=cfg, seed=seed, denoise=denoise)
         transformer = model.transformer
-        plan = plan_sampling(transformer, conditions.job_size(cfg), memory_options(memory, vram_budget_gb))
+        options = memory_options(memory, vram_budget_gb)
+        if teacache_threshold > 0:  # one residual per CFG branch stays on the device between steps
+            kept = cached_token_states(StepCacheSettings("teacache", teacache_threshold), cfg)
+            options = dataclasses.replace(options, cached_token_states=kept)
+        plan = plan_sampling(transformer, conditions.job_size(cfg), options)
         solver = scheduler_for(model.path, scheduler, shift)
         init = from_comfy_latent(latent) if latent is not None else None
         report = host.progress_reporter(steps)
@@ -168,6 +185,7 @@ class RealisDanceSampler(io.ComfyNode):
         def on_step(index: int, total: int, latents) -> None:
             report(index + 1, total, previews[0])  # raises on Cancel: the loop stops between steps
 
+        step_cache = TeaCache(steps, teacache_threshold) if teacache_threshold > 0 else None
         device, home = host.compute_device(), host.offload_device()
         with placed_for_sampling(transformer, plan, device, keep_on_device, home):
             final = sample(
@@ -178,6 +196,7 @@ class RealisDanceSampler(io.ComfyNode):
                 callback=on_step,
                 init_latents=init,
                 on_denoised=on_denoised if render_preview is not None else None,
+                step_cache=step_cache,
             )
         seconds = time.perf_counter() - started
         kind = type(solver).__name__.replace("MultistepScheduler", "").replace("DiscreteScheduler", "")
@@ -186,6 +205,8 @@ class RealisDanceSampler(io.ComfyNode):
             f"{kind} shift {scheduler_shift(solver):g}, seed {seed}, denoise {denoise:g}, {seconds:.1f} s; "
             f"{short_plan(plan)}"
         )
+        if step_cache is not None:
+            line += f"; {step_cache.describe()}"
         return io.NodeOutput(to_comfy_latent(final), ui={"realisdance_summary": [line]})
 
 

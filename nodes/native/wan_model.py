@@ -24,6 +24,8 @@ from comfy.ldm.wan.model import WanModel, sinusoidal_embedding_1d
 from realisdance.errors import InputError
 from realisdance.model.rope import RopeShift, joint_positions
 
+from .step_cache import teacache_of
+
 # The release's flags (config.json of the released transformer): reference shifted on height and width only.
 RELEASE_ROPE_SHIFT = RopeShift(frame=False, height=True, width=True)
 
@@ -127,6 +129,47 @@ class RealisDanceWanModel(WanModel):
             reference_strength=reference_strength,
         )
 
+    def _run_blocks(self, holder: list, e0, freqs, context, context_img_len, transformer_options):
+        """Every block, honouring the host's block-replace patches (``patches_replace["dit"]``).
+
+        The tokens come in a one-item list that is emptied here, so the caller holds no reference to the input and
+        it is freed after the first block (0.5 GiB at the default job), as in an inline loop.
+        """
+        tokens = holder.pop()
+        blocks_replace = transformer_options.get("patches_replace", {}).get("dit", {})
+        transformer_options["total_blocks"] = len(self.blocks)
+        transformer_options["block_type"] = "double"
+        for index, block in enumerate(self.blocks):
+            transformer_options["block_index"] = index
+            replace = blocks_replace.get(("double_block", index))
+            if replace is None:
+                tokens = block(
+                    tokens,
+                    e=e0,
+                    freqs=freqs,
+                    context=context,
+                    context_img_len=context_img_len,
+                    transformer_options=transformer_options,
+                )
+                continue
+
+            def original_block(args, block=block):
+                out = block(
+                    args["img"],
+                    context=args["txt"],
+                    e=args["vec"],
+                    freqs=args["pe"],
+                    context_img_len=context_img_len,
+                    transformer_options=args["transformer_options"],
+                )
+                return {"img": out}
+
+            tokens = replace(
+                {"img": tokens, "txt": context, "vec": e0, "pe": freqs, "transformer_options": transformer_options},
+                {"original_block": original_block},
+            )["img"]
+        return tokens
+
     def forward_orig(
         self,
         x,
@@ -165,38 +208,18 @@ class RealisDanceWanModel(WanModel):
                 context = torch.cat([self.img_emb(clip_fea), context], dim=1)  # CLIP tokens first, as in Wan
             context_img_len = clip_fea.shape[-2]
 
-        blocks_replace = transformer_options.get("patches_replace", {}).get("dit", {})
-        transformer_options["total_blocks"] = len(self.blocks)
-        transformer_options["block_type"] = "double"
-        for index, block in enumerate(self.blocks):
-            transformer_options["block_index"] = index
-            replace = blocks_replace.get(("double_block", index))
-            if replace is None:
-                tokens = block(
-                    tokens,
-                    e=e0,
-                    freqs=freqs,
-                    context=context,
-                    context_img_len=context_img_len,
-                    transformer_options=transformer_options,
-                )
-                continue
+        native_cache = teacache_of(transformer_options)
+        step_cache = None if native_cache is None else native_cache.prepare(transformer_options)
+        if step_cache is None:
+            holder = [tokens]
+            del tokens
+            tokens = self._run_blocks(holder, e0, freqs, context, context_img_len, transformer_options)
+        else:  # TeaCache (the release's): may add the branch's last residual over all blocks instead of running them
 
-            def original_block(args, block=block):
-                out = block(
-                    args["img"],
-                    context=args["txt"],
-                    e=args["vec"],
-                    freqs=args["pe"],
-                    context_img_len=context_img_len,
-                    transformer_options=args["transformer_options"],
-                )
-                return {"img": out}
+            def run_blocks(hidden):
+                return self._run_blocks([hidden], e0, freqs, context, context_img_len, transformer_options)
 
-            tokens = replace(
-                {"img": tokens, "txt": context, "vec": e0, "pe": freqs, "transformer_options": transformer_options},
-                {"original_block": original_block},
-            )["img"]
+            tokens = step_cache.run(run_blocks, tokens, e0, e)
 
         tokens = self.head(tokens, e)[:, :video_tokens]  # reference tokens leave here, before unpatchify
         return self.unpatchify(tokens, grid_sizes)

@@ -20,6 +20,7 @@ class StepCache:
         self.skipped = 0
         self.current_branch = "cond"
         self.current_step = 0
+        self.forwards_per_call = 1  # CFG branches one call computes (ComfyUI batches cond and uncond together)
 
     def attach(self, transformer: torch.nn.Module) -> None:
         raise NotImplementedError

@@ -77,9 +77,9 @@ class TeaCache(StepCache):
         state.previous_indicator = indicator.clone()
         self.decisions.append((self.current_branch, self.current_step, compute))
         if not compute:
-            self.skipped += 1
+            self.skipped += self.forwards_per_call
             return tokens + state.previous_residual
-        self.computed += 1
+        self.computed += self.forwards_per_call
         out = run_blocks(tokens)
         state.previous_residual = out - tokens
         return out

@@ -23,6 +23,7 @@ from safetensors.torch import load_file, save_file
 NATIVE_RELEASE = "TinyNative"
 STEPS, FRAMES, MAX_AREA, SEED = 3, 5, 128 * 224, 1024
 RELATIVE_TOLERANCE = 1e-3
+TEACACHE, TEACACHE_STEPS = 1e6, 8  # the tiny model's timestep projection changes a lot: a huge threshold still skips
 
 
 def _loaders(prefix: str) -> dict:
@@ -194,7 +195,43 @@ def parity_prompt() -> dict:
             "inputs": {"samples": ["native_lora", 0], "filename_prefix": "latents/lora"},
         },
     }
+    prompt.update(teacache_branches(sampling))
     return prompt
+
+
+def teacache_branches(sampling: dict) -> dict:
+    """TeaCache on both paths at TEACACHE_STEPS (past the 5 always-computed steps), a threshold that skips every
+    step it may, and the native path without it; plus the stock KSampler on the TeaCache MODEL."""
+    long = {**sampling, "steps": TEACACHE_STEPS}
+    legacy = {"model": ["dit", 0], "conditions": ["cond", 0], **long, "shift": 0.0, "scheduler": "auto"}
+    native = {"positive": ["tovideo", 0], "negative": ["tovideo", 1], "latent": ["tovideo", 2], **long}
+    branches = {
+        "legacy_tc": {"class_type": "RealisDanceSampler", "inputs": {**legacy, "teacache_threshold": TEACACHE}},
+        "teacache": {"class_type": "RealisDanceTeaCache", "inputs": {"model": ["model", 0], "threshold": TEACACHE}},
+        "native_tc": {"class_type": "RealisDanceReleaseSampler", "inputs": {"model": ["teacache", 0], **native}},
+        "native_long": {"class_type": "RealisDanceReleaseSampler", "inputs": {"model": ["model", 0], **native}},
+        "ksampler_tc": {
+            "class_type": "KSampler",
+            "inputs": {
+                "model": ["teacache", 0],
+                "positive": ["tovideo", 0],
+                "negative": ["tovideo", 1],
+                "latent_image": ["tovideo", 2],
+                "seed": SEED,
+                "steps": TEACACHE_STEPS,
+                "cfg": 2.0,
+                "sampler_name": "euler",
+                "scheduler": "simple",
+                "denoise": 1.0,
+            },
+        },
+    }
+    for name in ("legacy_tc", "native_tc", "native_long", "ksampler_tc"):
+        branches[f"save_{name}"] = {
+            "class_type": "SaveLatent",
+            "inputs": {"samples": [name, 0], "filename_prefix": f"latents/{name}"},
+        }
+    return branches
 
 
 def tiny_lora(path, dim: int, blocks: int, rank: int = 4) -> None:
@@ -234,13 +271,15 @@ def latents(host, tiny_release, media, tmp_path_factory) -> dict[str, torch.Tens
         timeout=600,
     )
     result = report["results"]["parity"]
-    assert result["valid"], (result["error"], result["node_errors"])
+    assert result["valid"] and not result["node_errors"], (result["error"], result["node_errors"])
     assert "exception" not in result, result["exception"]
     errors = [data for event, data in result["messages"] if event == "execution_error"]
     assert not errors, errors
-    out = {}
-    for name in ("legacy", "native", "lora", "shift", "fp8", "ksampler"):
-        files = sorted((base / "output" / "latents").glob(f"{name}_*.latent"))
+    out = {"summaries": {node: ui["realisdance_summary"][0] for node, ui in result["history"].items()
+                         if "realisdance_summary" in ui}}  # fmt: skip
+    for name in ("legacy", "native", "lora", "shift", "fp8", "ksampler", "legacy_tc", "native_tc", "native_long",
+                 "ksampler_tc"):  # fmt: skip
+        files = sorted((base / "output" / "latents").glob(f"{name}_0*.latent"))
         assert files, f"SaveLatent wrote no {name} latent"
         out[name] = load_file(str(files[-1]))["latent_tensor"].float()
     return out
@@ -278,3 +317,18 @@ def test_the_stock_ksampler_samples_the_native_model(latents):
     relative = float((stock - native).norm() / native.norm())
     print(f"stock KSampler vs release preset: {relative:.4f} relative")
     assert relative < 0.5, relative
+
+
+def test_teacache_on_the_native_model_equals_the_pipelines_teacache(latents):
+    """RealisDance TeaCache (model patch) + release preset against the pipeline path's TeaCache (the core's, tested
+    against a spec-written implementation): same skipped steps, same latent; both differ from the uncached run."""
+    cached, legacy, plain = latents["native_tc"], latents["legacy_tc"], latents["native_long"]
+    assert float((cached - legacy).norm() / legacy.norm()) <= RELATIVE_TOLERANCE
+    assert float((cached - plain).norm() / plain.norm()) > 1e-3
+    skipped = 2 * (TEACACHE_STEPS - 5)  # every step after the first 5, both branches
+    assert f"TeaCache: skipped {skipped} of {2 * TEACACHE_STEPS}" in latents["summaries"]["native_tc"]
+    assert f"TeaCache: skipped {skipped} of {2 * TEACACHE_STEPS}" in latents["summaries"]["legacy_tc"]
+
+
+def test_the_stock_ksampler_runs_the_teacache_model(latents):
+    assert torch.isfinite(latents["ksampler_tc"]).all()
