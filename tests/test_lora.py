@@ -170,3 +170,19 @@ def test_lora_arguments_take_an_optional_strength(text, path, strength):
 def test_bad_lora_strengths_are_refused(text):
     with pytest.raises(InputError, match="strength"):
         parse_lora_argument(text)
+
+
+def test_adapters_keep_working_on_streamed_blocks(tiny_model, tmp_path):
+    import dataclasses
+
+    from realisdance.memory import JobSize, MemoryOptions, ModelFacts, place_transformer, plan_memory
+
+    pytest.importorskip("peft")
+    merged, adapted = tiny_model("I2V"), tiny_model("I2V")
+    inputs = tiny_inputs(merged)
+    path = write(tmp_path / "a.safetensors", comfyui_keys(random_lora(merged, ["blocks.1.attn1.to_v"], alpha=1.0)))
+    apply_loras(merged, [LoraSpec(path, 0.8)])
+    apply_loras(adapted, [LoraSpec(path, 0.8)], mode="adapter")
+    plan = plan_memory(ModelFacts(dict(adapted.config), "fp32"), JobSize(5, 64, 96), MemoryOptions(), free_bytes=None)
+    place_transformer(adapted, dataclasses.replace(plan, streamed_blocks=(0, 1)), "cpu")
+    torch.testing.assert_close(forward(adapted, inputs), forward(merged, inputs), rtol=1e-5, atol=1e-5)
