@@ -8,15 +8,21 @@ the same blend shapes, pose correctives and skinning as :func:`~..lbs.linear_ble
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
 
+from ...errors import InputError
 from ..body_model import SMPLXModel
+from ..camera import project_points
+from ..landmarks import Landmark
 from ..lbs import SkinnedOutput, forward_kinematics, skin_vertices
 from ..posing import smplx_full_pose
 from ..rotations import axis_angle_to_matrix
 from ..smplx_params import SMPLXParams
+
+MIN_CAMERA_DEPTH = 1e-3
 
 
 @dataclass(frozen=True)
@@ -77,3 +83,26 @@ def pose_subset(body: SubsetBody, params: SMPLXParams) -> SkinnedOutput:
     vertices = skin_vertices(v_posed, transforms, body.weights)
     offset = params.transl[:, None]
     return SkinnedOutput(vertices=vertices + offset, joints=joints + offset)
+
+
+def renumber_vertex_landmarks(
+    landmarks: tuple[Landmark, ...], offset: int, model: SMPLXModel
+) -> tuple[tuple[Landmark, ...], torch.Tensor]:
+    """Vertex landmarks pointing at positions ``offset + k`` of the subset, and the vertex ids to append."""
+    renumbered, vertex_ids = [], []
+    for landmark in landmarks:
+        if landmark.vertex is None:
+            renumbered.append(landmark)
+            continue
+        if not 0 <= landmark.vertex < model.num_vertices:
+            raise InputError(f"Landmark vertex {landmark.vertex} does not exist on a {model.num_vertices}-vertex mesh.")
+        renumbered.append(dataclasses.replace(landmark, vertex=offset + len(vertex_ids)))
+        vertex_ids.append(landmark.vertex)
+    return tuple(renumbered), torch.tensor(vertex_ids, dtype=torch.long, device=model.device)
+
+
+def project_in_front(points: torch.Tensor, intrinsics: torch.Tensor) -> torch.Tensor:
+    """(..., N, 3) camera-space points -> (..., N, 2) pixels; points behind the camera are kept finite (they are
+    wrong anyway and the reprojection loss pushes them forward)."""
+    safe = torch.cat([points[..., :2], points[..., 2:].clamp(min=MIN_CAMERA_DEPTH)], dim=-1)
+    return project_points(safe, intrinsics)[..., :2]

@@ -21,11 +21,11 @@ import torch
 
 from ...errors import InputError
 from ..body_model import SMPLXModel
-from ..camera import estimate_intrinsics, project_points
+from ..camera import estimate_intrinsics
 from ..keypoints import PersonKeypoints
 from ..landmarks import OPENPOSE18_HIPS, Landmark, landmark_positions
 from ..smplx_params import SMPLXParams, SMPLXSequence
-from .body import SubsetBody, pose_subset, subset_body
+from .body import SubsetBody, pose_subset, project_in_front, renumber_vertex_landmarks, subset_body
 from .initial import initial_orientation, solve_translation
 from .options import ShapeFitOptions
 from .robust import geman_mcclure
@@ -40,7 +40,6 @@ from .silhouette import (
 
 ProgressCallback = Callable[[int, int], None]
 ASPECT_TOLERANCE = 0.01
-MIN_CAMERA_DEPTH = 1e-3
 INSIDE_SLACK_PX = 0.5  # a vertex this close to the mask's edge counts as inside (for the reported fraction)
 
 
@@ -86,7 +85,7 @@ class _Problem:
         out = pose_subset(self.body, params)
         landmarks = landmark_positions(self.landmarks, out.joints, out.vertices)[0]
         surface = out.vertices[0, : self.surface_count]
-        return _project(landmarks, self.intrinsics), _project(surface, self.intrinsics)
+        return project_in_front(landmarks, self.intrinsics), project_in_front(surface, self.intrinsics)
 
     def keypoint_term(self, landmark_pixels: torch.Tensor) -> torch.Tensor:
         squared = ((landmark_pixels - self.targets) / self.scale).square().sum(-1)
@@ -148,7 +147,7 @@ def fit_reference_shape(
         silhouette_target(binary_mask, fit_w, fit_h, options.max_mask_pixels) if binary_mask is not None else None
     )
     surface = _surface_vertices(model_f, options.max_vertices)
-    landmarks, landmark_vertices = _renumber_vertex_landmarks(options.landmarks.all, surface.numel(), model_f)
+    landmarks, landmark_vertices = renumber_vertex_landmarks(options.landmarks.all, surface.numel(), model_f)
     problem = _Problem(
         body=subset_body(model_f, torch.cat([surface, landmark_vertices]), base.betas.shape[1]),
         surface_count=surface.numel(),
@@ -244,28 +243,6 @@ def _surface_vertices(model: SMPLXModel, limit: int) -> torch.Tensor:
     if ids.numel() > limit:
         ids = ids[torch.linspace(0, ids.numel() - 1, limit).round().long().to(ids.device)]
     return ids
-
-
-def _renumber_vertex_landmarks(
-    landmarks: tuple[Landmark, ...], offset: int, model: SMPLXModel
-) -> tuple[tuple[Landmark, ...], torch.Tensor]:
-    """Vertex landmarks pointing at positions ``offset + k`` of the subset, and the vertex ids to append."""
-    renumbered, vertex_ids = [], []
-    for landmark in landmarks:
-        if landmark.vertex is None:
-            renumbered.append(landmark)
-            continue
-        if not 0 <= landmark.vertex < model.num_vertices:
-            raise InputError(f"Landmark vertex {landmark.vertex} does not exist on a {model.num_vertices}-vertex mesh.")
-        renumbered.append(dataclasses.replace(landmark, vertex=offset + len(vertex_ids)))
-        vertex_ids.append(landmark.vertex)
-    return tuple(renumbered), torch.tensor(vertex_ids, dtype=torch.long, device=model.device)
-
-
-def _project(points: torch.Tensor, intrinsics: torch.Tensor) -> torch.Tensor:
-    # Keep points behind the camera finite: they are wrong anyway and the loss pushes them forward.
-    safe = torch.cat([points[:, :2], points[:, 2:].clamp(min=MIN_CAMERA_DEPTH)], dim=-1)
-    return project_points(safe, intrinsics)[:, :2]
 
 
 def _initial_translation(problem, betas, orient, body_pose, fit_points, options) -> torch.Tensor:
