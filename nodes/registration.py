@@ -15,6 +15,7 @@ from . import (
     native_speed,
     pose,
     pose_hands,
+    pose_motion,
     pose_shape,
     sampler,
     text,
@@ -31,6 +32,7 @@ NODE_CLASSES: list[type[host.io.ComfyNode]] = [
     *pose.NODES,
     *pose_hands.NODES,
     *pose_shape.NODES,
+    *pose_motion.NODES,
     *dwpose.NODES,
 ]
 

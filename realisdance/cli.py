@@ -26,6 +26,7 @@ from .decode_stage import (
 from .errors import InputError, RealisDanceError
 from .latents_file import OUTPUT_FPS, latents_path_for, save_latents
 from .output_paths import OutputClaim, check_output
+from .pose_command import OUTPUTS, add_pose_arguments, check_pose_arguments, make_pose_videos
 from .release_folder import check_release_folder
 from .run_options import memory_options
 from .speed_options import (
@@ -119,7 +120,20 @@ def build_parser() -> argparse.ArgumentParser:
     animate.add_argument("--out", type=Path, help="output mp4 (default: <ref>_<smpl>.mp4 in the current folder)")
     animate.add_argument("--root", type=Path, help="batch: a folder with ref/, smpl/, hamer/ and prompt/")
     animate.add_argument("--out-dir", type=Path, default=Path("outputs"), help="batch output folder")
+    animate.add_argument(
+        "--video", type=Path, help="a plain driving video instead of --smpl/--hamer: pose videos are made first "
+        "(needs --body-models and --dwpose; written to <out>.pose/)"
+    )  # fmt: skip
+    add_pose_arguments(animate)
     _add_run_options(animate)
+
+    pose = commands.add_parser(
+        "pose", help="make the SMPL-CS and hand condition videos (and a QC preview) from a plain driving video", **shown
+    )
+    pose.add_argument("--video", type=Path, required=True, help="the driving video")
+    pose.add_argument("--ref", type=Path, help="the reference image: the motion is rendered with its body shape")
+    pose.add_argument("--out", type=Path, default=Path("pose"), help="output folder: smpl.mp4, hamer.mp4, qc.mp4")
+    add_pose_arguments(pose)
 
     decode = commands.add_parser(
         "decode", help="decode the latents animate saved (<out>.latents.pt) into the mp4", **shown
@@ -177,6 +191,15 @@ def batch_jobs(root: Path, out_dir: Path) -> list[Job]:
 
 
 def single_job(args) -> Job:
+    if getattr(args, "video", None) is not None:
+        if args.smpl is not None or args.hamer is not None:
+            raise InputError("--video makes the pose videos itself; give either --video or --smpl/--hamer")
+        if args.ref is None:
+            raise InputError("give --ref, the reference image to animate")
+        out = args.out or Path(f"{args.ref.stem}_{args.video.stem}.mp4")
+        pose_dir = out.with_name(out.name + ".pose")
+        check_pose_arguments(args, pose_dir)
+        return Job(args.ref, pose_dir / OUTPUTS["smpl"], pose_dir / OUTPUTS["hamer"], args.prompt, out)
     absent = [name for name in ("ref", "smpl", "hamer") if getattr(args, name) is None]
     if absent:
         raise InputError(f"give --{', --'.join(absent)} (or --root for a batch folder)")
@@ -477,12 +500,17 @@ def main(argv: list[str] | None = None) -> int:
             demo(args)
         elif args.command == "decode":
             decode_command(args, _device(args))
+        elif args.command == "pose":
+            make_pose_videos(args, args.out)
         else:
             check_release_folder(args.model, args.transformer)
             if args.root and any(getattr(args, name) is not None for name in ("ref", "smpl", "hamer", "out")):
                 raise InputError("--root runs a batch folder; give either --root (with --out-dir) or --ref/--smpl/"
                                  "--hamer/--out, not both.")  # fmt: skip
             jobs = batch_jobs(args.root, args.out_dir) if args.root else [single_job(args)]
+            if getattr(args, "video", None) is not None:
+                check_run_arguments(args)  # every number of the animate run, before minutes of pose fitting
+                make_pose_videos(args, jobs[0].smpl.parent)
             job_size = check_jobs(jobs, args)
             if args.plan_only:
                 print_plan_only(args.model, args, job_size, args.transformer)

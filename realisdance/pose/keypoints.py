@@ -130,3 +130,37 @@ def _body_extent(person: PersonKeypoints) -> float:
         return 0.0
     size = points.amax(0) - points.amin(0)
     return float(size[0] * size[1])
+
+
+def clip_keypoints(pose_keypoint: Any) -> list[PersonKeypoints | None]:
+    """One person per frame of a video's POSE_KEYPOINT (None where nobody was detected): the largest person of the
+    first frame with anyone, then in each frame the person whose body is nearest the previous choice (so a passer-by
+    does not take over the motion)."""
+    frames = [pose_keypoint] if isinstance(pose_keypoint, Mapping) else pose_keypoint
+    if not isinstance(frames, Sequence) or isinstance(frames, str) or len(frames) == 0:
+        raise InputError("The keypoints input is empty; connect a pose estimator's POSE_KEYPOINT output.")
+    chosen: list[PersonKeypoints | None] = []
+    previous: PersonKeypoints | None = None
+    for index, entry in enumerate(frames):
+        if not isinstance(entry, Mapping):
+            raise InputError(f"Keypoint frame {index} is a {type(entry).__name__}, not a POSE_KEYPOINT dict.")
+        width, height = _canvas_size(entry, index)
+        people = [_parse_person(p, i, width, height) for i, p in enumerate(entry.get("people") or [])]
+        people = [p for p in people if _body_extent(p) > 0]
+        if not people:
+            chosen.append(None)
+            continue
+        if previous is None:
+            pick = max(people, key=_body_extent)
+        else:
+            pick = min(people, key=lambda p: _body_distance(p, previous))
+        chosen.append(pick)
+        previous = pick
+    return chosen
+
+
+def _body_distance(a: PersonKeypoints, b: PersonKeypoints) -> float:
+    both = (a.body[:, 2] > 0) & (b.body[:, 2] > 0)
+    if not bool(both.any()):
+        return float("inf")
+    return float((a.body[both, :2] - b.body[both, :2]).norm(dim=-1).mean())

@@ -76,8 +76,10 @@ def synthetic_keypoints(model, truth, landmarks, noise_px=0.0, drop=0.0, seed=0)
     out = pose_smplx(model, truth)
     frames = []
     for f in range(truth.num_frames):
-        points = torch.stack([out.vertices[f, p.vertex] if p.vertex is not None else out.joints[f, list(p.joints)].mean(0)
-                              for p in landmarks.all])  # fmt: skip
+        points = torch.stack([
+            out.vertices[f, p.vertex] if p.vertex is not None else out.joints[f, list(p.joints)].mean(0)
+            for p in landmarks.all
+        ])  # fmt: skip
         pixels = project_points(points, k)[:, :2] + noise_px * torch.randn(len(points), 2, generator=g)
         confidence = (torch.rand(len(points), generator=g) >= drop).float() * 0.9
         kp = torch.cat([pixels, confidence[:, None]], -1)

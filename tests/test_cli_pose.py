@@ -1,0 +1,110 @@
+"""``realisdance pose`` and ``animate --video``: a plain driving video to the condition videos (and on to a video).
+
+The DWPose stand-ins of tests/pose_assets.py load and run as the real pair would, but draw corners of a bright box,
+which no body fits; the estimator's keypoints are therefore replaced by the projected landmarks of a known motion
+of the procedural body (the DWPose step itself is tested in tests/pose/test_dwpose_*.py).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from pose_assets import write_body_folder, write_dwpose_models
+
+from realisdance import cli
+from realisdance.pose import SMPLXParams, estimate_intrinsics, from_video, load_smplx, pose_smplx, project_points
+from realisdance.pose.dwpose import DWPoseEstimator
+from realisdance.pose.dwpose.estimator import DWPoseResult
+from realisdance.pose.landmarks import LandmarkSet, landmark_positions
+from realisdance.tiny import build_tiny_release
+from realisdance.video import probe_video, write_video
+
+WIDTH, HEIGHT, FRAMES = 96, 128, 5
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pose_cli")
+    body = write_body_folder(root / "body_models")
+    write_dwpose_models(root)
+    video = root / "dance.mp4"
+    write_video(video, np.random.default_rng(0).integers(0, 255, (FRAMES, HEIGHT, WIDTH, 3), dtype=np.uint8), fps=24)
+    return {"body": body, "dwpose": root / "dwpose", "video": video, "root": root}
+
+
+@pytest.fixture
+def known_keypoints(files, monkeypatch):
+    model = load_smplx(files["body"])
+    t = torch.linspace(0, 1, FRAMES)
+    pose = torch.zeros(FRAMES, 63)
+    pose[:, 15 * 3 + 2], pose[:, 16 * 3 + 2] = -1.0 + 0.6 * t, 1.0 - 0.6 * t
+    params = SMPLXParams(torch.tensor([[math.pi, 0.0, 0.0]]).repeat(FRAMES, 1), pose, torch.zeros(FRAMES, 10),
+                         torch.tensor([[0.0, -0.1, 3.0]]).repeat(FRAMES, 1))  # fmt: skip
+    out = pose_smplx(model, params)
+    pixels = project_points(landmark_positions(LandmarkSet().all, out.joints, out.vertices),
+                            estimate_intrinsics(WIDTH, HEIGHT))[..., :2]  # fmt: skip
+    frames = []
+    for f in range(FRAMES):
+        kp = torch.cat([pixels[f], torch.full((len(pixels[f]), 1), 0.9)], -1)
+        person = {"pose_keypoints_2d": kp[:18].reshape(-1).tolist(),
+                  "hand_left_keypoints_2d": kp[18:39].reshape(-1).tolist(),
+                  "hand_right_keypoints_2d": kp[39:].reshape(-1).tolist()}  # fmt: skip
+        frames.append({"people": [person], "canvas_width": WIDTH, "canvas_height": HEIGHT})
+
+    def run(self, images, draw=True, progress=None):
+        assert len(images) == FRAMES  # the real estimator is loaded and handed the video's frames
+        return DWPoseResult(people=[], pose_keypoint=frames, skeleton=None, provider=self.provider)
+
+    monkeypatch.setattr(DWPoseEstimator, "run", run)
+    # The reference's shape fit runs DWPose on the reference image: there the first frame's keypoints stand in.
+    monkeypatch.setattr(DWPoseEstimator, "reference_keypoints", lambda self, image: "main person")
+    monkeypatch.setattr(from_video, "pose_keypoint_video", lambda people, *args: frames[:1])
+
+
+def test_pose_writes_both_condition_videos_and_the_qc_preview(files, known_keypoints, tmp_path, capsys):
+    out = tmp_path / "pose"
+    args = ["pose", "--video", str(files["video"]), "--body-models", str(files["body"]), "--dwpose",
+            str(files["dwpose"]), "--out", str(out), "--fit-iterations", "40"]  # fmt: skip
+    assert cli.main(args) == 0
+    for name in ("smpl.mp4", "hamer.mp4", "qc.mp4"):
+        info = probe_video(out / name)
+        assert (info.frame_count, info.width, info.height, info.fps) == (FRAMES, WIDTH, HEIGHT, 24), name
+    printed = capsys.readouterr().out
+    assert "motion fit: mean keypoint error" in printed and "no --ref" in printed
+
+
+def test_animate_from_a_plain_video_makes_the_pose_videos_first(files, known_keypoints, tmp_path, capsys):
+    release = build_tiny_release(tmp_path / "release")
+    ref = files["root"] / "ref.png"
+    Image.fromarray(np.full((80, 60, 3), 200, dtype=np.uint8)).save(ref)
+    out = tmp_path / "dance.mp4"
+    args = ["animate", "--model", str(release), "--ref", str(ref), "--video", str(files["video"]), "--out", str(out),
+            "--body-models", str(files["body"]), "--dwpose", str(files["dwpose"]), "--fit-iterations", "20",
+            "--frames", "5", "--max-area", str(64 * 96), "--steps", "2", "--device", "cpu"]  # fmt: skip
+
+    assert cli.main([*args, "--steps", "0"]) == 2  # numbers are checked before minutes of pose fitting
+    assert "steps" in capsys.readouterr().err and not (tmp_path / "dance.mp4.pose" / "smpl.mp4").exists()
+    assert cli.main(args) == 0
+    printed = capsys.readouterr().out
+    assert "rendered with the reference's body shape" in printed
+    assert probe_video(tmp_path / "dance.mp4.pose" / "smpl.mp4").frame_count == FRAMES
+    assert probe_video(out).frame_count == 5
+
+
+@pytest.mark.parametrize(
+    "extra, words",
+    [
+        ([], "needs --body-models and --dwpose"),
+        (["--body-models", "/nonexistent", "--dwpose", "/nonexistent"], "does not exist"),
+        (["--body-models", ".", "--dwpose", ".", "--fov", "500"], "fov_degrees"),
+    ],
+)
+def test_bad_pose_arguments_are_one_sentence(files, tmp_path, capsys, extra, words):
+    args = ["pose", "--video", str(files["video"]), "--out", str(tmp_path / "p"), *extra]
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err
