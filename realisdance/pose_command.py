@@ -1,7 +1,7 @@
 """``realisdance pose``: the two condition videos (and a QC preview) from a plain driving video, ready for animate.
 
-    realisdance pose --video dance.mp4 --ref ref.png --body-models DIR --dwpose DIR --out pose/
-    -> pose/smpl.mp4, pose/hamer.mp4, pose/qc.mp4
+realisdance pose --video dance.mp4 --ref ref.png --body-models DIR --dwpose DIR --out pose/
+-> pose/smpl.mp4, pose/hamer.mp4, pose/qc.mp4
 """
 
 from __future__ import annotations
