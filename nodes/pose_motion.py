@@ -123,7 +123,9 @@ class RealisDanceFitMotion(io.ComfyNode):
         if not bool(torch.isfinite(result.sequence.params.body_pose).all()):
             raise InputError("The motion fit diverged (non-finite poses); check the keypoints.")
         preview = motion_preview(body_model.smplx, result, people, frames)
-        return io.NodeOutput(result.sequence, preview, ui={"realisdance_summary": [motion_summary(result)]})
+        # The QC preview shows in the node itself (as Preview Image would) and is an output for saving.
+        shown = host.ui.PreviewImage(preview, cls=cls).as_dict()
+        return io.NodeOutput(result.sequence, preview, ui={**shown, "realisdance_summary": [motion_summary(result)]})
 
 
 NODES: list[type[io.ComfyNode]] = [RealisDanceFitMotion]

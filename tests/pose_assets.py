@@ -625,12 +625,41 @@ def blob_pose_model(path: Path) -> Path:
 # --- the stand-ins themselves have the real signatures --------------------------------------------------------
 
 
-def write_dwpose_models(folder: Path) -> Path:
-    """The blob stand-ins under folder/dwpose/ with the real file names, as a user arranges the real pair."""
+# A person standing facing the camera, arms down, in the 288x384 crop of the pose model: COCO-17 body points.
+_STANDING_BODY = [
+    (144, 60), (152, 52), (136, 52), (160, 58), (128, 58),  # nose, left / right eye, left / right ear
+    (184, 110), (104, 110), (196, 170), (92, 170), (204, 228), (84, 228),  # shoulders, elbows, wrists (left first)
+    (166, 220), (122, 220), (168, 290), (120, 290), (170, 355), (118, 355),  # hips, knees, ankles
+]  # fmt: skip
+
+
+def standing_body_pose_model(path: Path) -> Path:
+    """A pose model that always answers a plausible standing person inside the detected box (133 COCO-WholeBody
+    points: body, feet, a ring of face points, hands fanned below the wrists), so a motion can be fitted to it."""
+    points = list(_STANDING_BODY)
+    points += [(174, 368), (182, 366), (168, 360), (114, 368), (106, 366), (120, 360)]  # feet: toes, heel per side
+    points += [(144 + 22 * math.cos(a), 62 + 28 * math.sin(a)) for a in np.linspace(0, 2 * math.pi, 68, endpoint=False)]
+    for wrist_x, sign in ((204, 1), (84, -1)):  # left hand, then right hand: wrist, then 4 points per finger
+        points.append((wrist_x, 228))
+        for finger in range(5):
+            for joint in range(1, 5):
+                points.append((wrist_x + sign * (finger - 2) * 3 + sign * joint, 228 + 5 * joint))
+    x_bins = [int(round(2 * x)) for x, _ in points]
+    y_bins = [int(round(2 * y)) for _, y in points]
+    simcc_x, simcc_y = simcc_tables(x_bins, y_bins, [1.0] * len(points))
+    return planted_pose_model(path, simcc_x, simcc_y)
+
+
+def write_dwpose_models(folder: Path, pose_model: str = "blob") -> Path:
+    """Stand-ins under folder/dwpose/ with the real file names, as a user arranges the real pair: the blob detector
+    and the blob pose model (box corners) or ``pose_model="standing"`` (a plausible standing person)."""
     from realisdance.pose.dwpose import DETECTOR_FILE, POSE_FILE
 
     blob_detector(folder / "dwpose" / DETECTOR_FILE)
-    blob_pose_model(folder / "dwpose" / POSE_FILE)
+    if pose_model == "standing":
+        standing_body_pose_model(folder / "dwpose" / POSE_FILE)
+    else:
+        blob_pose_model(folder / "dwpose" / POSE_FILE)
     return folder
 
 
@@ -667,7 +696,9 @@ def place_pose_files(prompt: dict, base: Path, body_source: Path | None = None) 
         elif class_type == "RealisDanceDWPose":
             models = base / "models" / "realisdance" / inputs["models"]
             if not models.exists():
-                write_dwpose_models(models.parent)  # <folder>/dwpose/*.onnx, so "dwpose" resolves to the files
+                # A motion fit needs a body in the keypoints; the box corners of the blob model are none.
+                fits = any(n["class_type"] == "RealisDanceFitMotion" for n in prompt.values())
+                write_dwpose_models(models.parent, "standing" if fits else "blob")  # <folder>/dwpose/*.onnx
                 if models.name != "dwpose":
                     (models.parent / "dwpose").rename(models)
             placed.append(f"{class_type}.models")

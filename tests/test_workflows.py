@@ -80,7 +80,11 @@ def host(comfy, tiny_release, demo_media, body_models):
 # The resolved video size (width, height) per workflow at SHRINK's max_area of 32*56 px, from the pose videos' aspect:
 # 448x256 demo poses give sides 56 and 32, in multiples of 16 with halves to even (3.5 -> 4): 64x32. The GVHMR
 # stand-in renders at 64x80 (4:5): sides 37.9 x 47.3 -> 2.4 and 3.0 sixteens -> 32x48.
-VIDEO_SIZES = {"reference_pose_to_video.api.json": (64, 32), "pose_gvhmr_to_video.api.json": (32, 48)}
+VIDEO_SIZES = {
+    "reference_pose_to_video.api.json": (64, 32),
+    "pose_gvhmr_to_video.api.json": (32, 48),
+    "driving_video_to_video.api.json": (64, 32),  # rendered at the driving video's size: the 448x256 demo clip
+}
 
 
 def _ui_path(api_path: Path) -> Path:
@@ -139,11 +143,18 @@ def test_api_workflow_validates_and_runs_to_the_native_model(host, path):
         assert options["clip_vision_output"].penultimate_hidden_states.shape == (1, 257, 1280)
     assert result.ui[to_video]["realisdance_summary"][0].startswith(f"{width}x{height}, 5 frames")
     for node_id, node in small.items():
-        if node["class_type"] == "RealisDanceRenderPose":  # the pose part really ran on the GVHMR stand-in
+        if node["class_type"] == "RealisDanceRenderPose":  # the pose part really ran (GVHMR stand-in or motion fit)
             smpl_cs, hands = result.outputs[node_id]
-            width, height = WORKFLOW_MOTION_SIZE
-            assert smpl_cs.shape == hands.shape == (WORKFLOW_MOTION_FRAMES, height, width, 3)
+            motion = result.outputs[node["inputs"]["motion"][0]][0]
+            assert smpl_cs.shape == hands.shape == (motion.num_frames, motion.height, motion.width, 3)
             assert smpl_cs.amax() > 0
+        if node["class_type"] == "RealisDanceLoadGVHMR":
+            motion = result.outputs[node_id][0]
+            assert (motion.num_frames, motion.width, motion.height) == (WORKFLOW_MOTION_FRAMES, *WORKFLOW_MOTION_SIZE)
+        if node["class_type"] == "RealisDanceFitMotion":  # fitted to every frame of the driving video, QC shown
+            motion, preview = result.outputs[node_id]
+            assert preview.shape == (motion.num_frames, motion.height, motion.width, 3)
+            assert len(result.ui[node_id]["images"]) == motion.num_frames
         if node["class_type"] == "RealisDanceTransferShape":  # the motion carries the fitted reference shape
             fit_id = node["inputs"]["shape"][0]
             motion = result.outputs[node_id][0]
