@@ -8,7 +8,8 @@
 Clips (tests/pose_motion_clips.py): a known motion of the body (arm waves, squat, turn, hand gesture) projected with
 GVHMR's default camera, 1 px keypoint noise, 10 % dropped points, the left hand missing in a quarter of the frames and
 one frame without a person. Per clip: reprojection error (px), MPJPE and PA-MPJPE of the 22 body joints and of the
-30 finger joints (mm; MPJPE relative to the pelvis), acceleration error (mm / frame^2, the jitter against the truth), and the SMPL-CS render of the
+30 finger joints (mm; MPJPE relative to the pelvis), acceleration error (mm / frame^2, the jitter against the
+truth), and the SMPL-CS render of the
 fit against the render of the truth: silhouette IoU and mean colour error of the pixels both cover. Timing: fit +
 render of --frames frames at --width x --height (target from the issue: under 60 s for 81 frames at 1024x576 on 2
 CPU cores with the GL backend).
