@@ -26,6 +26,9 @@ def add_pose_arguments(parser: argparse.ArgumentParser) -> None:
         "--fit-iterations", type=int, default=MotionFitOptions().iterations, help="motion-fit optimisation steps"
     )
     parser.add_argument(
+        "--gvhmr", type=Path, default=None, help="a GVHMR hmr4d_results.pt of the same video: the fit starts from it"
+    )
+    parser.add_argument(
         "--fov", type=float, default=None, help="camera diagonal field of view in degrees; none: GVHMR's default (53)"
     )
 
@@ -37,7 +40,10 @@ def check_pose_arguments(args, out_dir: Path) -> dict[str, Path]:
     missing = [name for name in ("body_models", "dwpose") if getattr(args, name) is None]
     if missing:
         raise InputError(f"making pose videos needs --{' and --'.join(n.replace('_', '-') for n in missing)}")
-    for name, path in (("--video", args.video), ("--body-models", args.body_models), ("--dwpose", args.dwpose)):
+    given = [("--video", args.video), ("--body-models", args.body_models), ("--dwpose", args.dwpose)]
+    if getattr(args, "gvhmr", None) is not None:
+        given.append(("--gvhmr", args.gvhmr))
+    for name, path in given:
         if not Path(path).exists():
             raise InputError(f"{name} {path} does not exist")
     if getattr(args, "ref", None) is not None and not Path(args.ref).is_file():
@@ -66,7 +72,13 @@ def make_pose_videos(args, out_dir: Path) -> dict[str, Path]:
     if getattr(args, "ref", None) is not None:
         reference = np.asarray(Image.open(args.ref).convert("RGB"))
     options = MotionFitOptions(iterations=args.fit_iterations, fov_degrees=args.fov)
-    result = pose_conditions_from_video(frames, fps, args.body_models, args.dwpose, reference, options)
+    initial = None
+    if args.gvhmr is not None:
+        from .pose.gvhmr import load_gvhmr
+
+        height, width = frames.shape[1:3]
+        initial = load_gvhmr(args.gvhmr, image_size=(width, height), fps=fps)
+    result = pose_conditions_from_video(frames, fps, args.body_models, args.dwpose, reference, options, initial=initial)
     write_video(paths["smpl"], result.smpl_cs, fps=fps)
     write_video(paths["hamer"], result.hands, fps=fps)
     write_video(paths["preview"], result.preview, fps=fps)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from pose_assets import write_body_folder, write_dwpose_models
+from pose_assets import write_body_folder, write_dwpose_models, write_gvhmr
 
 from realisdance import cli
 from realisdance.pose import SMPLXParams, estimate_intrinsics, from_video, load_smplx, pose_smplx, project_points
@@ -93,6 +93,19 @@ def test_animate_from_a_plain_video_makes_the_pose_videos_first(files, known_key
     assert "rendered with the reference's body shape" in printed
     assert probe_video(tmp_path / "dance.mp4.pose" / "smpl.mp4").frame_count == FRAMES
     assert probe_video(out).frame_count == 5
+
+
+def test_a_gvhmr_result_of_the_same_video_starts_the_fit(files, known_keypoints, tmp_path, capsys):
+    gvhmr = tmp_path / "hmr4d_results.pt"
+    write_gvhmr(gvhmr, FRAMES, WIDTH, HEIGHT)
+    base = ["pose", "--video", str(files["video"]), "--body-models", str(files["body"]), "--dwpose",
+            str(files["dwpose"]), "--fit-iterations", "20"]  # fmt: skip
+    assert cli.main([*base, "--out", str(tmp_path / "a"), "--gvhmr", str(gvhmr)]) == 0
+    assert probe_video(tmp_path / "a" / "smpl.mp4").frame_count == FRAMES
+    other = tmp_path / "other.pt"
+    write_gvhmr(other, FRAMES + 2, WIDTH, HEIGHT)
+    assert cli.main([*base, "--out", str(tmp_path / "b"), "--gvhmr", str(other)]) == 2
+    assert f"initial motion has {FRAMES + 2} frames" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

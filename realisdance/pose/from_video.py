@@ -26,6 +26,7 @@ from .fitting.motion_preview import motion_preview
 from .keypoints import clip_keypoints, person_keypoints
 from .shape_transfer import transfer_shape
 from .smplx_io import load_smplx
+from .smplx_params import SMPLXSequence
 from .vertex_colours import find_colour_table, load_vertex_colours
 
 Report = Callable[[str], None]
@@ -49,8 +50,10 @@ def pose_conditions_from_video(
     motion_options: MotionFitOptions | None = None,
     render: RenderOptions | None = None,
     report: Report = print,
+    initial: SMPLXSequence | None = None,
 ) -> PoseFromVideoResult:
-    """``frames`` (F, H, W, 3) uint8 or float in [0, 1]; ``reference`` (H, W, 3) likewise, optional."""
+    """``frames`` (F, H, W, 3) uint8 or float in [0, 1]; ``reference`` (H, W, 3) likewise, optional; ``initial`` a
+    GVHMR motion of the same video to start the fit from."""
     model = load_smplx(body_models)
     colours = load_vertex_colours(find_colour_table(body_models), model.num_vertices)
     estimator = DWPoseEstimator.load(dwpose)
@@ -58,7 +61,7 @@ def pose_conditions_from_video(
     keypoints = estimator.run(frames, draw=False).pose_keypoint
     people = clip_keypoints(keypoints)
     report("fitting SMPL-X to the keypoints of every frame")
-    fit = fit_motion(model, people, motion_options, fps=fps)
+    fit = fit_motion(model, people, motion_options, initial=initial, fps=fps)
     motion, reshaped = fit.sequence, False
     if reference is not None:
         image = reference[None] if reference.ndim == 3 else reference

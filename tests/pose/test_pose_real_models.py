@@ -64,3 +64,19 @@ def test_real_mano_loads_without_chumpy(side):
         pytest.skip(f"MANO_{side.upper()}.pkl not in {folder}")
     model = load_mano(folder, side)
     assert model.num_vertices == 778 and model.num_joints == 16
+
+
+@pytest.mark.parametrize("kind", ["arm waves", "turn"])
+def test_motion_fit_on_the_real_body_with_the_default_landmarks(real_smplx, kind):
+    """The real topology: nose, ears and finger tips on their real vertices (the procedural body cannot check those)."""
+    from pose_motion_clips import BODY_JOINTS, known_motion, procrustes_error, synthetic_keypoints
+
+    from realisdance.pose.fitting.motion import fit_motion
+    from realisdance.pose.landmarks import LandmarkSet
+
+    truth = known_motion(kind)
+    keypoints = synthetic_keypoints(real_smplx, truth, LandmarkSet(), noise_px=1.0, drop=0.1)
+    result = fit_motion(real_smplx, keypoints)
+    fitted, true = pose_smplx(real_smplx, result.sequence.params).joints, pose_smplx(real_smplx, truth).joints
+    assert result.mean_error_px < 3.0
+    assert float(procrustes_error(fitted[:, BODY_JOINTS], true[:, BODY_JOINTS]).mean()) < 0.06
