@@ -29,6 +29,10 @@ def add_pose_arguments(parser: argparse.ArgumentParser) -> None:
         "--gvhmr", type=Path, default=None, help="a GVHMR hmr4d_results.pt of the same video: the fit starts from it"
     )
     parser.add_argument(
+        "--hamer-results", type=Path, default=None,
+        help="a HaMeR result of the same video (hamer_info.pkl, .pt, .npz): its hands replace the fitted ones",
+    )  # fmt: skip
+    parser.add_argument(
         "--fov", type=float, default=None, help="camera diagonal field of view in degrees; none: GVHMR's default (53)"
     )
 
@@ -41,8 +45,9 @@ def check_pose_arguments(args, out_dir: Path) -> dict[str, Path]:
     if missing:
         raise InputError(f"making pose videos needs --{' and --'.join(n.replace('_', '-') for n in missing)}")
     given = [("--video", args.video), ("--body-models", args.body_models), ("--dwpose", args.dwpose)]
-    if getattr(args, "gvhmr", None) is not None:
-        given.append(("--gvhmr", args.gvhmr))
+    for name in ("gvhmr", "hamer_results"):
+        if getattr(args, name, None) is not None:
+            given.append((f"--{name.replace('_', '-')}", getattr(args, name)))
     for name, path in given:
         if not Path(path).exists():
             raise InputError(f"{name} {path} does not exist")
@@ -78,7 +83,9 @@ def make_pose_videos(args, out_dir: Path) -> dict[str, Path]:
 
         height, width = frames.shape[1:3]
         initial = load_gvhmr(args.gvhmr, image_size=(width, height), fps=fps)
-    result = pose_conditions_from_video(frames, fps, args.body_models, args.dwpose, reference, options, initial=initial)
+    result = pose_conditions_from_video(
+        frames, fps, args.body_models, args.dwpose, reference, options, initial=initial, hamer=args.hamer_results
+    )
     write_video(paths["smpl"], result.smpl_cs, fps=fps)
     write_video(paths["hamer"], result.hands, fps=fps)
     write_video(paths["preview"], result.preview, fps=fps)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from pose_assets import write_body_folder, write_dwpose_models, write_gvhmr
+from pose_assets import write_body_folder, write_dwpose_models, write_gvhmr, write_hamer
 
 from realisdance import cli
 from realisdance.pose import SMPLXParams, estimate_intrinsics, from_video, load_smplx, pose_smplx, project_points
@@ -21,7 +21,7 @@ from realisdance.pose.dwpose import DWPoseEstimator
 from realisdance.pose.dwpose.estimator import DWPoseResult
 from realisdance.pose.landmarks import LandmarkSet, landmark_positions
 from realisdance.tiny import build_tiny_release
-from realisdance.video import probe_video, write_video
+from realisdance.video import probe_video, read_video, write_video
 
 WIDTH, HEIGHT, FRAMES = 96, 128, 5
 
@@ -106,6 +106,22 @@ def test_a_gvhmr_result_of_the_same_video_starts_the_fit(files, known_keypoints,
     write_gvhmr(other, FRAMES + 2, WIDTH, HEIGHT)
     assert cli.main([*base, "--out", str(tmp_path / "b"), "--gvhmr", str(other)]) == 2
     assert f"initial motion has {FRAMES + 2} frames" in capsys.readouterr().err
+
+
+def test_hamer_results_take_precedence_over_the_fitted_hands(files, known_keypoints, tmp_path):
+    base = ["pose", "--video", str(files["video"]), "--body-models", str(files["body"]), "--dwpose",
+            str(files["dwpose"]), "--fit-iterations", "20"]  # fmt: skip
+    assert cli.main([*base, "--out", str(tmp_path / "fitted")]) == 0
+    # HaMeR "found" two hands of another shape in every frame: they are registered onto the fitted hands and drawn.
+    rng = np.random.default_rng(1)
+    hands = [(rng.normal(0, 0.03, (778, 3)), rng.normal(0, 0.03, (778, 3))) for _ in range(FRAMES)]
+    hamer = write_hamer(tmp_path / "hamer_info.pkl", hands)
+    assert cli.main([*base, "--out", str(tmp_path / "hamer"), "--hamer-results", str(hamer)]) == 0
+    fitted, _ = read_video(tmp_path / "fitted" / "hamer.mp4")
+    from_hamer, _ = read_video(tmp_path / "hamer" / "hamer.mp4")
+    assert fitted.max() > 100 and from_hamer.max() > 100
+    changed = np.abs(fitted.astype(int) - from_hamer.astype(int)).max(-1) > 60
+    assert changed.mean() > 0.001  # the hand video shows HaMeR's hands, not the fitted ones
 
 
 @pytest.mark.parametrize(

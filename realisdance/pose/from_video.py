@@ -16,13 +16,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .conditions import RenderOptions, render_pose_conditions
+from .conditions import HandGeometry, RenderOptions, render_pose_conditions
 from .dwpose import DWPoseEstimator
 from .dwpose.keypoints import pose_keypoint_video
 from .fitting import ShapeFitOptions, fit_reference_shape
 from .fitting.motion import MotionFitResult, fit_motion
 from .fitting.motion_options import MotionFitOptions
 from .fitting.motion_preview import motion_preview
+from .hamer import load_hamer, load_mano_correspondence, mano_hand_mesh, register_hamer_hands
 from .keypoints import clip_keypoints, person_keypoints
 from .shape_transfer import transfer_shape
 from .smplx_io import load_smplx
@@ -51,9 +52,11 @@ def pose_conditions_from_video(
     render: RenderOptions | None = None,
     report: Report = print,
     initial: SMPLXSequence | None = None,
+    hamer: str | Path | None = None,
 ) -> PoseFromVideoResult:
     """``frames`` (F, H, W, 3) uint8 or float in [0, 1]; ``reference`` (H, W, 3) likewise, optional; ``initial`` a
-    GVHMR motion of the same video to start the fit from."""
+    GVHMR motion of the same video to start the fit from; ``hamer`` a HaMeR result of the same video, whose hands
+    replace the fitted SMPL-X hands in the hand video (needs smplx/MANO_SMPLX_vertex_ids.pkl)."""
     model = load_smplx(body_models)
     colours = load_vertex_colours(find_colour_table(body_models), model.num_vertices)
     estimator = DWPoseEstimator.load(dwpose)
@@ -72,8 +75,14 @@ def pose_conditions_from_video(
         report("fitting the reference's body shape")
         shape = fit_reference_shape(model, points, options=ShapeFitOptions())
         motion, reshaped = transfer_shape(model, motion, shape.betas), True
+    hands = None
+    if hamer is not None:
+        correspondence = load_mano_correspondence(body_models)
+        detections = load_hamer(hamer)
+        hands = HandGeometry(mano_hand_mesh(model, correspondence),
+                             register_hamer_hands(model, motion, detections, correspondence))  # fmt: skip
     report("rendering the SMPL-CS and hand videos")
-    videos = render_pose_conditions(model, motion, colours, render or RenderOptions())
+    videos = render_pose_conditions(model, motion, colours, render or RenderOptions(), hands)
     preview = motion_preview(model, fit, people, _as_float(frames))
     return PoseFromVideoResult(videos.smpl_cs, videos.hands, preview, fit, reshaped)
 

@@ -23,6 +23,7 @@ from realisdance.errors import InputError
 from realisdance.pose import pose_smplx
 from realisdance.pose.fitting.motion import fit_motion
 from realisdance.pose.fitting.motion_options import MotionFitOptions
+from realisdance.pose.fitting.motion_preview import frame_flags
 from realisdance.pose.keypoints import PersonKeypoints
 
 
@@ -64,6 +65,7 @@ def test_a_frame_without_a_person_and_missing_hands_are_bridged(smplx_model):
     keypoints[7] = PersonKeypoints(keypoints[7].body, keypoints[7].face, left, keypoints[7].right_hand, WIDTH, HEIGHT)
     result = fit_motion(smplx_model, keypoints, MotionFitOptions(landmarks=landmarks))
     assert not result.frames[5].person and math.isnan(result.frames[5].error_px)
+    assert frame_flags(result.frames[5]) == ["no person"] and frame_flags(result.frames[7]) == ["no left hand"]
     assert result.frames[7].person and not result.frames[7].left_hand and result.frames[7].right_hand
     fitted = pose_smplx(smplx_model, result.sequence.params).joints[:, BODY_JOINTS]
     true_joints = pose_smplx(smplx_model, truth).joints[:, BODY_JOINTS]
@@ -78,3 +80,16 @@ def test_a_frame_without_a_person_and_missing_hands_are_bridged(smplx_model):
 def test_a_clip_without_anyone_is_refused(smplx_model):
     with pytest.raises(InputError, match="no detected person|No frame"):
         fit_motion(smplx_model, [None, None])
+
+
+def test_a_partly_seen_body_is_flagged_low_confidence(smplx_model):
+    landmarks = procedural_landmarks(smplx_model)
+    truth = known_motion("arm waves")
+    keypoints = synthetic_keypoints(smplx_model, truth, landmarks, noise_px=0.5)
+    body = keypoints[2].body.clone()
+    body[8:, 2] = 0.0  # hips, legs, eyes and ears unseen: 8 of 18 points (a close-up of the upper body)
+    keypoints[2] = PersonKeypoints(body, keypoints[2].face, keypoints[2].left_hand, keypoints[2].right_hand,
+                                   WIDTH, HEIGHT)  # fmt: skip
+    result = fit_motion(smplx_model, keypoints, MotionFitOptions(landmarks=landmarks, iterations=50))
+    assert "low confidence" in frame_flags(result.frames[2])
+    assert "low confidence" not in frame_flags(result.frames[3])

@@ -52,6 +52,7 @@ class FrameReport:
     left_hand: bool
     right_hand: bool
     error_px: float  # confidence-weighted mean reprojection error of the used points (nan without any)
+    body_fraction: float = 1.0  # share of the 18 body points confidently detected (low: a partly seen body)
 
 
 @dataclass(frozen=True)
@@ -306,5 +307,7 @@ def _frame_reports(pixels: torch.Tensor, clip: _Clip) -> tuple[FrameReport, ...]
     for frame in range(pixels.shape[0]):
         w = clip.weights[frame]
         error = float((w * errors[frame]).sum() / w.sum()) if float(w.sum()) > 0 else math.nan
-        reports.append(FrameReport(bool(clip.person[frame]), bool(clip.left[frame]), bool(clip.right[frame]), error))
+        body = float((clip.weights[frame, :BODY_POINTS] > 0).float().mean())
+        flags = (bool(clip.person[frame]), bool(clip.left[frame]), bool(clip.right[frame]))
+        reports.append(FrameReport(*flags, error, body))
     return tuple(reports)

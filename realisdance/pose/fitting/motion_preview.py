@@ -2,7 +2,7 @@
 detected keypoints, the frame's reprojection error and its flags, so a bad fit shows before any GPU time is spent.
 
 Colours: fitted silhouette green, fitted keypoints blue, detected keypoints red; text: error in px and the flags
-("no person", "no left hand", "no right hand").
+("no person", "low confidence" (under half the body points seen), "no left hand", "no right hand").
 """
 
 from __future__ import annotations
@@ -28,11 +28,15 @@ SILHOUETTE_ALPHA = 0.4
 MIN_CONFIDENCE = 0.3
 
 
+LOW_CONFIDENCE = 0.5  # fewer than half of the 18 body points detected confidently
+
+
 def frame_flags(report) -> list[str]:
     if not report.person:
         return ["no person"]
-    return [name for name, seen in (("no left hand", report.left_hand), ("no right hand", report.right_hand))
-            if not seen]  # fmt: skip
+    flags = ["low confidence"] if report.body_fraction < LOW_CONFIDENCE else []
+    return flags + [name for name, seen in (("no left hand", report.left_hand), ("no right hand", report.right_hand))
+                    if not seen]  # fmt: skip
 
 
 def _stamp(image: np.ndarray, points: np.ndarray, colour, radius: int) -> None:
