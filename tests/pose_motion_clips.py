@@ -34,7 +34,9 @@ def procedural_landmarks(model) -> LandmarkSet:
             Landmark(joints=(hand[i - 1].joints[0],)) if p.vertex is not None else p for i, p in enumerate(hand)
         )
 
-    return LandmarkSet(tuple(body), joints_only(LandmarkSet().left_hand), joints_only(LandmarkSet().right_hand))
+    # Feet on the foot joints (toes) and ankles (heels): the real toe and heel vertices are padding here too.
+    feet = tuple(Landmark(joints=(j,)) for j in (10, 10, 7, 11, 11, 8))
+    return LandmarkSet(tuple(body), joints_only(LandmarkSet().left_hand), joints_only(LandmarkSet().right_hand), feet)
 
 
 def known_motion(kind: str, frames: int | None = None) -> SMPLXParams:
@@ -78,12 +80,12 @@ def synthetic_keypoints(model, truth, landmarks, noise_px=0.0, drop=0.0, seed=0,
     for f in range(truth.num_frames):
         points = torch.stack([
             out.vertices[f, p.vertex] if p.vertex is not None else out.joints[f, list(p.joints)].mean(0)
-            for p in landmarks.all
+            for p in landmarks.with_feet
         ])  # fmt: skip
         pixels = project_points(points, k)[:, :2] + noise_px * torch.randn(len(points), 2, generator=g)
         confidence = (torch.rand(len(points), generator=g) >= drop).float() * 0.9
         kp = torch.cat([pixels, confidence[:, None]], -1)
-        frames.append(PersonKeypoints(kp[:18], torch.zeros(68, 3), kp[18:39], kp[39:], width, height))
+        frames.append(PersonKeypoints(kp[:18], torch.zeros(68, 3), kp[18:39], kp[39:60], width, height, kp[60:]))
     return frames
 
 

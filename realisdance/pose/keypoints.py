@@ -21,6 +21,7 @@ from ..errors import InputError
 OPENPOSE_BODY_POINTS = 18
 OPENPOSE_FACE_POINTS = 70
 OPENPOSE_HAND_POINTS = 21
+FOOT_KEY, FOOT_POINTS = "foot_keypoints_2d", 6  # the extra feet entry our DWPose node writes
 PART_SIZES = {
     "pose_keypoints_2d": OPENPOSE_BODY_POINTS,
     "face_keypoints_2d": OPENPOSE_FACE_POINTS,
@@ -44,12 +45,14 @@ class PersonKeypoints:
     right_hand: torch.Tensor
     width: int
     height: int
+    feet: torch.Tensor | None = None  # (6, 3): left big toe, small toe, heel, then right (DWPose's feet), if given
 
     def scaled(self, width: int, height: int) -> PersonKeypoints:
         """The same points in an image resampled to width x height."""
         factor = torch.tensor([width / self.width, height / self.height, 1.0])
         parts = (self.body, self.face, self.left_hand, self.right_hand)
-        return PersonKeypoints(*(part * factor for part in parts), width=int(width), height=int(height))
+        feet = None if self.feet is None else self.feet * factor
+        return PersonKeypoints(*(part * factor for part in parts), width=int(width), height=int(height), feet=feet)
 
 
 def person_keypoints(pose_keypoint: Any, frame: int = 0, person: int | None = None) -> PersonKeypoints:
@@ -110,6 +113,15 @@ def _parse_person(person: Any, index: int, width: int, height: int) -> PersonKey
         points[(points[:, 0] == 0) & (points[:, 1] == 0), 2] = 0.0  # OpenPose writes missing points as (0, 0)
         points[:, 2] = points[:, 2].clamp(min=0.0)
         parts[key] = points
+    feet_values = person.get(FOOT_KEY)
+    if feet_values:
+        flat = torch.as_tensor(feet_values, dtype=torch.float32).reshape(-1)
+        if flat.numel() != 3 * FOOT_POINTS:
+            raise InputError(f"'{FOOT_KEY}' of person {index} has {flat.numel()} numbers; expected 6 x (x, y, c).")
+        feet = flat.reshape(FOOT_POINTS, 3).clone()
+        feet[~torch.isfinite(feet).all(-1)] = 0.0
+        feet[(feet[:, 0] == 0) & (feet[:, 1] == 0), 2] = 0.0
+        parts[FOOT_KEY] = feet
     confident = torch.cat([p[p[:, 2] > 0, :2] for p in parts.values()])
     if confident.numel() > 0 and float(confident.abs().max()) <= 1.0:  # normalised coordinates
         scale = torch.tensor([float(width), float(height), 1.0])
@@ -121,6 +133,7 @@ def _parse_person(person: Any, index: int, width: int, height: int) -> PersonKey
         right_hand=parts["hand_right_keypoints_2d"],
         width=width,
         height=height,
+        feet=parts.get(FOOT_KEY),
     )
 
 

@@ -72,6 +72,9 @@ OPENPOSE18_FROM_SMPLX: tuple[Landmark, ...] = (
 )
 OPENPOSE_LEFT_HAND_FROM_SMPLX = _hand(_L_WRIST, _LEFT_FINGERS, SMPLX_LEFT_TIP_VERTICES)
 OPENPOSE_RIGHT_HAND_FROM_SMPLX = _hand(_R_WRIST, _RIGHT_FINGERS, SMPLX_RIGHT_TIP_VERTICES)
+# DWPose's six foot points (COCO-WholeBody 17-22: left big toe, small toe, heel, then right) on SMPL-X surface
+# vertices (the ids the smplx package uses for these points).
+FEET_FROM_SMPLX: tuple[Landmark, ...] = tuple(Landmark(vertex=v) for v in (5770, 5780, 8846, 8463, 8474, 8635))
 OPENPOSE18_HIPS = (8, 11)  # SMPL-X hip joints sit deeper and lower than OpenPose's, so fits down-weight them
 
 
@@ -82,11 +85,17 @@ class LandmarkSet:
     body: tuple[Landmark, ...] = OPENPOSE18_FROM_SMPLX
     left_hand: tuple[Landmark, ...] = OPENPOSE_LEFT_HAND_FROM_SMPLX
     right_hand: tuple[Landmark, ...] = OPENPOSE_RIGHT_HAND_FROM_SMPLX
+    feet: tuple[Landmark, ...] = FEET_FROM_SMPLX
 
     @property
     def all(self) -> tuple[Landmark, ...]:
         """Body, then left hand, then right hand (the order of :func:`landmark_positions`' output)."""
         return self.body + self.left_hand + self.right_hand
+
+    @property
+    def with_feet(self) -> tuple[Landmark, ...]:
+        """Body, left hand, right hand, then the six foot points (the motion fit's order)."""
+        return self.all + self.feet
 
 
 def landmark_positions(landmarks: tuple[Landmark, ...], joints: torch.Tensor, vertices: torch.Tensor) -> torch.Tensor:

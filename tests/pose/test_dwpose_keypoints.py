@@ -83,7 +83,9 @@ def test_pose_keypoint_json_shape_and_confidence_modes():
         "face_keypoints_2d": 210,
         "hand_left_keypoints_2d": 63,
         "hand_right_keypoints_2d": 63,
+        "foot_keypoints_2d": 18,  # COCO-WholeBody 17-22, an extra entry other tools ignore
     }
+    assert first["foot_keypoints_2d"][:2] == [17.0, 1017.0]  # left big toe: COCO-WholeBody point 17
     assert first["pose_keypoints_2d"][:3] == [0.0, 1000.0, 1.0]  # nose in pixels, binary confidence
     assert set(first["pose_keypoints_2d"][2::3]) == {1.0}
     assert set(frame["people"][1]["pose_keypoints_2d"]) == {0.0}  # all missing: zeros, not None

@@ -2,8 +2,10 @@
 
 COCO-WholeBody 133 order: 0-16 body (nose, L/R eye, L/R ear, L/R shoulder, L/R elbow, L/R wrist, L/R hip, L/R knee,
 L/R ankle), 17-22 feet, 23-90 face (the 68 iBUG points), 91-111 left hand, 112-132 right hand (the subject's
-sides). OpenPose-18 reorders the body and adds the neck as the shoulder midpoint; feet are dropped; the OpenPose
-face has 70 points, the last two being the eyes (right, then left) copied from the body as the common tools do.
+sides). OpenPose-18 reorders the body and adds the neck as the shoulder midpoint; the OpenPose face has 70 points,
+the last two being the eyes (right, then left) copied from the body as the common tools do. The 6 foot points
+(left big toe, small toe, heel, then right) go to an extra "foot_keypoints_2d" entry, in COCO-WholeBody order, which
+tools that do not know it ignore (the motion fit uses it for the feet).
 
 POSE_KEYPOINT is a list with one dict per frame: {"people": [{"pose_keypoints_2d": [x, y, c] * 18,
 "face_keypoints_2d": * 70, "hand_left_keypoints_2d": * 21, "hand_right_keypoints_2d": * 21}], "canvas_width": W,
@@ -29,6 +31,8 @@ OPENPOSE_RIGHT_EYE, OPENPOSE_LEFT_EYE = 14, 15
 FACE = slice(23, 91)
 LEFT_HAND = slice(91, 112)
 RIGHT_HAND = slice(112, 133)
+FEET = slice(17, 23)
+FOOT_KEY, FOOT_POINTS = "foot_keypoints_2d", 6
 PART_SIZES = {
     "pose_keypoints_2d": 18,
     "face_keypoints_2d": 70,
@@ -58,9 +62,13 @@ class OpenPosePerson:
     face: np.ndarray
     left_hand: np.ndarray
     right_hand: np.ndarray
+    feet: np.ndarray | None = None  # (6, 3) when the estimator gives feet
 
     def parts(self) -> dict[str, np.ndarray]:
-        return dict(zip(PART_SIZES, (self.body, self.face, self.left_hand, self.right_hand), strict=True))
+        parts = dict(zip(PART_SIZES, (self.body, self.face, self.left_hand, self.right_hand), strict=True))
+        if self.feet is not None:
+            parts[FOOT_KEY] = self.feet
+        return parts
 
 
 def to_openpose(pose: WholeBodyPose, threshold: float) -> OpenPosePerson:
@@ -84,7 +92,11 @@ def to_openpose(pose: WholeBodyPose, threshold: float) -> OpenPosePerson:
         face[:68] = face68
         face[68], face[69] = body[OPENPOSE_RIGHT_EYE], body[OPENPOSE_LEFT_EYE]
     return OpenPosePerson(
-        body=body, face=face, left_hand=points[LEFT_HAND].copy(), right_hand=points[RIGHT_HAND].copy()
+        body=body,
+        face=face,
+        left_hand=points[LEFT_HAND].copy(),
+        right_hand=points[RIGHT_HAND].copy(),
+        feet=points[FEET].copy(),
     )
 
 

@@ -42,6 +42,7 @@ ProgressCallback = Callable[[int, int], None]
 WRONG_WAY_BENDS = ((52, 1.0), (55, -1.0), (9, -1.0), (12, -1.0))
 BODY_POINTS = 18
 HAND_POINTS = 21
+FOOT_POINTS = 6
 
 
 @dataclass(frozen=True)
@@ -90,24 +91,26 @@ def _observations(keypoints: Sequence[PersonKeypoints | None], options: MotionFi
     width, height = present[0].width, present[0].height
     if any((p.width, p.height) != (width, height) for p in present):
         raise InputError("The keypoints of the driving video come from frames of different sizes.")
-    count = BODY_POINTS + 2 * HAND_POINTS
+    count = BODY_POINTS + 2 * HAND_POINTS + FOOT_POINTS
     targets, confidence = torch.zeros(len(keypoints), count, 2), torch.zeros(len(keypoints), count)
     for index, points in enumerate(keypoints):
         if points is None:
             continue
-        parts = torch.cat([points.body, points.left_hand, points.right_hand]).float()
+        feet = points.feet if points.feet is not None else torch.zeros(FOOT_POINTS, 3)  # not every estimator gives feet
+        parts = torch.cat([points.body, points.left_hand, points.right_hand, feet]).float()
         if parts.shape[0] != count:
-            raise InputError(f"Frame {index} has {parts.shape[0]} body + hand keypoints, expected {count}.")
+            raise InputError(f"Frame {index} has {parts.shape[0]} body, hand and foot keypoints, expected {count}.")
         targets[index], confidence[index] = parts[:, :2], parts[:, 2]
     used = confidence >= options.min_confidence
     multiplier = torch.ones(count)
     multiplier[list(OPENPOSE18_HIPS)] = options.hip_weight
-    multiplier[BODY_POINTS:] = options.hand_weight
+    multiplier[BODY_POINTS : BODY_POINTS + 2 * HAND_POINTS] = options.hand_weight
+    multiplier[BODY_POINTS + 2 * HAND_POINTS :] = options.foot_weight
     weights = torch.where(used, confidence * multiplier, torch.zeros_like(confidence))
     person = used[:, :BODY_POINTS].sum(1) >= options.min_body_points
     weights[~person] = 0.0
     left = used[:, BODY_POINTS : BODY_POINTS + HAND_POINTS].sum(1) >= 3
-    right = used[:, BODY_POINTS + HAND_POINTS :].sum(1) >= 3
+    right = used[:, BODY_POINTS + HAND_POINTS : BODY_POINTS + 2 * HAND_POINTS].sum(1) >= 3
     if not bool(person.any()):
         raise InputError(
             f"No frame has {options.min_body_points} body keypoints with confidence >= {options.min_confidence}; "
@@ -198,7 +201,7 @@ def fit_motion(
         if (initial.width, initial.height) != (width, height):
             initial = initial.resized(width, height)
     model_f = model.to(dtype=torch.float32)
-    landmarks, vertex_ids = renumber_vertex_landmarks(options.landmarks.all, 0, model_f)
+    landmarks, vertex_ids = renumber_vertex_landmarks(options.landmarks.with_feet, 0, model_f)
     body = subset_body(model_f, vertex_ids, min(options.num_betas, model_f.num_shape_coeffs))
     clip = _Clip(targets, weights, _camera(options, initial, intrinsics, frames, width, height),
                  float(max(width, height)), width, height, person, left, right)  # fmt: skip

@@ -23,7 +23,8 @@ class MotionFitOptions:
       than that (a detector swap, a limb hidden behind the body) stops pulling.
     * min_confidence: keypoints below it are ignored; a frame with fewer than ``min_body_points`` confident body
       points counts as having no person and is bridged by the temporal terms.
-    * hip_weight / hand_weight: per-point multipliers (SMPL-X hips sit lower and deeper than OpenPose's).
+    * hip_weight / hand_weight / foot_weight: per-point multipliers (SMPL-X hips sit lower and deeper than
+      OpenPose's); the six foot points (toes, heels) turn the feet, when the estimator gives them (DWPose does).
     * pose_prior_weight / hand_prior_weight: pull body and finger rotations towards the rest pose / the relaxed
       mean hand (a prior that needs no licensed file).
     * limit_weight: knees and elbows bending the wrong way (the angle signs SMPLify uses) are penalised.
@@ -41,6 +42,7 @@ class MotionFitOptions:
     min_body_points: int = 4
     hip_weight: float = 0.5
     hand_weight: float = 1.0
+    foot_weight: float = 1.0
     pose_prior_weight: float = 1e-5
     hand_prior_weight: float = 1e-6
     limit_weight: float = 1e-2
@@ -61,8 +63,8 @@ class MotionFitOptions:
         if self.fov_degrees is not None and not (math.isfinite(self.fov_degrees) and 1.0 <= self.fov_degrees < 179.0):
             raise InputError(f"fov_degrees must be between 1 and 179 degrees, got {self.fov_degrees}")
         weights = (
-            self.hip_weight, self.hand_weight, self.pose_prior_weight, self.hand_prior_weight, self.limit_weight,
-            self.smooth_weight, self.translation_smooth_weight, self.shape_prior_weight,
+            self.hip_weight, self.hand_weight, self.foot_weight, self.pose_prior_weight, self.hand_prior_weight,
+            self.limit_weight, self.smooth_weight, self.translation_smooth_weight, self.shape_prior_weight,
         )  # fmt: skip
         if min(weights) < 0:
             raise InputError("Motion-fit weights cannot be negative.")

@@ -71,7 +71,7 @@ def motion_preview(
         background = torch.zeros(count, height, width, 3)
     with torch.no_grad():
         posed = pose_smplx(model, sequence.params.to(device=model.device, dtype=model.dtype))
-        points = landmark_positions(landmarks.all, posed.joints, posed.vertices)
+        points = landmark_positions(landmarks.with_feet, posed.joints, posed.vertices)
     out = []
     radius = max(1, round(max(width, height) / 300))
     for index in range(count):
@@ -82,7 +82,8 @@ def motion_preview(
         image[inside] = (1 - SILHOUETTE_ALPHA) * image[inside] + SILHOUETTE_ALPHA * np.array(SILHOUETTE)
         detected = keypoints[index] if index < len(keypoints) else None
         if detected is not None:
-            parts = torch.cat([detected.body, detected.left_hand, detected.right_hand])
+            parts = torch.cat([detected.body, detected.left_hand, detected.right_hand,
+                               *([detected.feet] if detected.feet is not None else [])])  # fmt: skip
             _stamp(image, parts[parts[:, 2] >= MIN_CONFIDENCE, :2].numpy(), DETECTED, radius)
         fitted = project_points(points[index], k)[:, :2].cpu().numpy()
         _stamp(image, fitted, FITTED, radius)
