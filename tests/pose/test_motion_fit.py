@@ -20,7 +20,7 @@ from pose_motion_clips import (
 )
 
 from realisdance.errors import InputError
-from realisdance.pose import pose_smplx
+from realisdance.pose import pose_smplx, rasterize_mesh
 from realisdance.pose.fitting.motion import fit_motion
 from realisdance.pose.fitting.motion_options import MotionFitOptions
 from realisdance.pose.fitting.motion_preview import frame_flags
@@ -54,6 +54,13 @@ def test_the_fit_recovers_a_known_motion_from_noisy_keypoints(smplx_model, kind)
             # measured: left 0.57 vs 1.94 cm, right 1.30 vs 2.06 cm (1 px noise on 40 px hands)
             assert float(fitted_error) < 0.7 * float(relaxed_error), (fitted_error, relaxed_error)
     assert all(frame.person for frame in result.frames)
+    # The rendered body covers what the true body covers (the condition video's silhouette).
+    k = result.sequence.intrinsics[0]
+    posed, true_posed = pose_smplx(smplx_model, result.sequence.params), pose_smplx(smplx_model, truth)
+    for frame in (0, FRAMES - 1):
+        ours = torch.isfinite(rasterize_mesh(posed.vertices[frame], smplx_model.faces, k, *size).depth)
+        theirs = torch.isfinite(rasterize_mesh(true_posed.vertices[frame], smplx_model.faces, k, *size).depth)
+        assert float((ours & theirs).sum() / (ours | theirs).sum()) > 0.8
 
 
 def test_a_frame_without_a_person_and_missing_hands_are_bridged(smplx_model):
