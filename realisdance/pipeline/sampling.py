@@ -12,6 +12,7 @@ from ..caching import StepCache
 from ..encoders.scheduler import model_timestep, set_release_timesteps
 from ..errors import InputError
 from .conditions import Branch, Conditions
+from .windows import DEFAULT_OVERLAP, WindowPlan
 
 # Called after every step with (step index from 0, total steps, current latents); it may raise to cancel.
 StepCallback = Callable[[int, int, torch.Tensor], None]
@@ -25,6 +26,11 @@ class SamplerSettings:
     # Below 1, sampling starts part-way down a longer schedule from a partly noised ``init_latents`` (img2img-like):
     # the schedule has round(steps / denoise) steps and the last ``steps`` of them run.
     denoise: float = 1.0
+    # Long videos: the DiT runs on windows of this many latent frames (21 = 81 video frames, its native length)
+    # sharing at least ``window_overlap`` frames, blended every step (pipeline/windows.py). None: one window, the
+    # whole clip, as the release runs it.
+    window: int | None = None
+    window_overlap: int = DEFAULT_OVERLAP
 
 
 def schedule_span(steps: int, denoise: float) -> tuple[int, int]:
@@ -44,19 +50,47 @@ def initial_noise(shape, seed: int | None = None, generator: torch.Generator | N
     return torch.randn(tuple(shape), generator=generator, dtype=torch.float32, device=generator.device)
 
 
-def _velocity(transformer, latents, timestep, conditions: Conditions, branch: Branch) -> torch.Tensor:
+def _velocity(transformer, latents, timestep, conditions: Conditions, branch: Branch, frames=None) -> torch.Tensor:
+    """The DiT's velocity for ``latents``, which are the latent frames ``frames`` (a range) of the clip, or all."""
+    pose = conditions.pose if frames is None else conditions.pose[:, :, frames.start : frames.stop]
     hidden = latents
     if conditions.image_condition is not None:
-        hidden = torch.cat([latents, conditions.image_condition], dim=1)
+        # The grey video's latent: a causal VAE gives a window-long grey clip exactly the clip's first frames.
+        grey = conditions.image_condition[:, :, : latents.shape[2]]
+        hidden = torch.cat([latents, grey], dim=1)
     return transformer(
         hidden,
         timestep,
         branch.text,
         branch.clip,
-        add_cond=conditions.pose,
+        add_cond=pose,
         attn_cond=branch.reference,
         return_dict=False,
     )[0]
+
+
+def _guided_velocity(transformer, latents, model_t, conditions, guidance, step_cache, index, frames=None):
+    """CFG as the release does it: conditional pass first, then the unconditional one (both unbatched)."""
+    name = "" if frames is None else f"/{frames.start}"  # a step cache keeps one state per branch and window
+    with _branch(step_cache, "cond" + name, index):
+        velocity = _velocity(transformer, latents, model_t, conditions, conditions.positive, frames)
+    if guidance > 1.0:
+        with _branch(step_cache, "uncond" + name, index):
+            unconditional = _velocity(transformer, latents, model_t, conditions, conditions.negative, frames)
+        velocity = unconditional + guidance * (velocity - unconditional)
+    return velocity
+
+
+def _windowed_velocity(transformer, latents, model_t, conditions, guidance, step_cache, index, plan: WindowPlan):
+    """Every window's guided velocity, blended with the plan's weights (which sum to one on every frame)."""
+    weights = plan.weights().to(device=latents.device, dtype=torch.float32)
+    blended = torch.zeros_like(latents)
+    for number, frames in enumerate(plan.windows()):
+        span = slice(frames.start, frames.stop)
+        velocity = _guided_velocity(transformer, latents[:, :, span], model_t, conditions, guidance, step_cache,
+                                    index, frames)  # fmt: skip
+        blended[:, :, span] += velocity.float() * weights[number, span].view(1, 1, -1, 1, 1)
+    return blended
 
 
 def sample(
@@ -109,18 +143,23 @@ def sample(
     if init_latents is not None:
         sigma = float(scheduler.sigmas[first_step])
         latents = sigma * latents + (1.0 - sigma) * init_latents.to(device=device, dtype=torch.float32)
+    plan = None  # a clip of one window samples exactly as without windows
+    if settings.window is not None and shape[2] > settings.window:
+        plan = WindowPlan(shape[2], settings.window, settings.window_overlap)
     if step_cache is not None:
         step_cache.attach(transformer)
     try:
         for index, t in enumerate(timesteps):
             model_t = model_timestep(scheduler, t, batch_size=latents.shape[0]).to(device)
             with torch.no_grad():
-                with _branch(step_cache, "cond", index):
-                    velocity = _velocity(transformer, latents, model_t, conditions, conditions.positive)
-                if settings.guidance > 1.0:
-                    with _branch(step_cache, "uncond", index):
-                        unconditional = _velocity(transformer, latents, model_t, conditions, conditions.negative)
-                    velocity = unconditional + settings.guidance * (velocity - unconditional)
+                if plan is None:
+                    velocity = _guided_velocity(
+                        transformer, latents, model_t, conditions, settings.guidance, step_cache, index
+                    )
+                else:
+                    velocity = _windowed_velocity(
+                        transformer, latents, model_t, conditions, settings.guidance, step_cache, index, plan
+                    )
             if on_denoised is not None:
                 sigma = float(scheduler.sigmas[first_step + index])
                 on_denoised(index, len(timesteps), latents - sigma * velocity.float())
