@@ -9,7 +9,7 @@ from realisdance.errors import InputError
 from realisdance.pose import SMPLXSequence
 from realisdance.pose.fitting.motion import MotionFitResult, fit_motion
 from realisdance.pose.fitting.motion_options import MotionFitOptions
-from realisdance.pose.fitting.motion_preview import frame_flags, motion_preview
+from realisdance.pose.fitting.motion_preview import motion_preview
 from realisdance.pose.keypoints import clip_keypoints
 
 from . import host
@@ -22,11 +22,8 @@ DEFAULTS = MotionFitOptions()
 
 
 def motion_summary(result: MotionFitResult) -> str:
-    flagged = {}
-    for report in result.frames:
-        for flag in frame_flags(report):
-            flagged[flag] = flagged.get(flag, 0) + 1
-    flags = "; ".join(f"{name}: {count} frame(s)" for name, count in flagged.items()) or "every frame fitted"
+    counts = result.flag_counts()
+    flags = "; ".join(f"{name}: {count} frame(s)" for name, count in counts.items()) or "every frame fitted"
     errors = [report.error_px if report.error_px == report.error_px else float("-inf") for report in result.frames]
     worst = max(range(len(errors)), key=errors.__getitem__)  # NaN (no person) never counts as the worst
     return (

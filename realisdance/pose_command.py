@@ -67,7 +67,6 @@ def make_pose_videos(args, out_dir: Path) -> dict[str, Path]:
     from PIL import Image
 
     from .pose.fitting.motion_options import MotionFitOptions
-    from .pose.fitting.motion_preview import frame_flags
     from .pose.from_video import pose_conditions_from_video
     from .video import read_video, write_video
 
@@ -89,11 +88,8 @@ def make_pose_videos(args, out_dir: Path) -> dict[str, Path]:
     write_video(paths["smpl"], result.smpl_cs, fps=fps)
     write_video(paths["hamer"], result.hands, fps=fps)
     write_video(paths["preview"], result.preview, fps=fps)
-    flagged: dict[str, int] = {}
-    for report in result.fit.frames:
-        for flag in frame_flags(report):
-            flagged[flag] = flagged.get(flag, 0) + 1
-    flags = ", ".join(f"{name} in {count} frame(s)" for name, count in flagged.items()) or "no flags"
+    counts = result.fit.flag_counts()
+    flags = ", ".join(f"{name} in {count} frame(s)" for name, count in counts.items()) or "no flags"
     shape = "the reference's body shape" if result.reshaped else "the driving body's shape (no --ref)"
     print(f"motion fit: mean keypoint error {result.fit.mean_error_px:.1f} px; {flags}; rendered with {shape}")
     print(f"wrote {paths['smpl']}, {paths['hamer']} and the QC preview {paths['preview']}")

@@ -10,7 +10,7 @@ import torch
 
 from realisdance.pose import estimate_intrinsics, pose_smplx, project_points
 from realisdance.pose.keypoints import PersonKeypoints
-from realisdance.pose.landmarks import Landmark, LandmarkSet
+from realisdance.pose.landmarks import Landmark, LandmarkSet, landmark_positions
 from realisdance.pose.smplx_params import SMPLXParams
 
 KINDS = ("arm waves", "squat", "turn", "hand gesture")
@@ -19,24 +19,29 @@ WIDTH, HEIGHT, FRAMES = 256, 320, 12
 BODY_JOINTS = list(range(22))  # root + 21 body joints
 
 
-def procedural_landmarks(model) -> LandmarkSet:
-    """The default table with points the procedural mesh lacks moved onto it: nose and ears on the head, finger
-    tips at the last finger joint (the real SMPL-X vertex ids are padding vertices on the procedural mesh)."""
+def head_landmarks(model) -> LandmarkSet:
+    """The default table with nose and ears moved onto the procedural head (its real-SMPL-X ids are padding)."""
     head = (model.weights[:, 15] > 0.5).nonzero()[:, 0]
     rest = model.v_template[head]
     nose, right_ear, left_ear = (int(head[rest[:, axis].argmax() if sign > 0 else rest[:, axis].argmin()])
                                  for axis, sign in ((2, 1), (0, -1), (0, 1)))  # fmt: skip
     body = list(LandmarkSet().body)
     body[0], body[16], body[17] = Landmark(vertex=nose), Landmark(vertex=right_ear), Landmark(vertex=left_ear)
+    return LandmarkSet(body=tuple(body))
+
+
+def procedural_landmarks(model) -> LandmarkSet:
+    """Every point the procedural mesh lacks moved onto it: nose and ears on the head, finger tips at the last
+    finger joint, toes and heels on the foot joints and ankles (the real SMPL-X vertex ids are padding here)."""
+    body = head_landmarks(model).body
 
     def joints_only(hand):
         return tuple(
             Landmark(joints=(hand[i - 1].joints[0],)) if p.vertex is not None else p for i, p in enumerate(hand)
         )
 
-    # Feet on the foot joints (toes) and ankles (heels): the real toe and heel vertices are padding here too.
     feet = tuple(Landmark(joints=(j,)) for j in (10, 10, 7, 11, 11, 8))
-    return LandmarkSet(tuple(body), joints_only(LandmarkSet().left_hand), joints_only(LandmarkSet().right_hand), feet)
+    return LandmarkSet(body, joints_only(LandmarkSet().left_hand), joints_only(LandmarkSet().right_hand), feet)
 
 
 def known_motion(kind: str, frames: int | None = None) -> SMPLXParams:
@@ -101,3 +106,24 @@ def procrustes_error(predicted: torch.Tensor, truth: torch.Tensor) -> torch.Tens
         scale = (s * torch.diag(fix)).sum() / p0.square().sum()
         errors.append(((scale * p0 @ rotation) - q0).norm(dim=-1).mean())
     return torch.stack(errors).float()
+
+
+def arm_wave_pose_keypoint(model, frames: int, width: int, height: int, empty_frame: int | None = None) -> list:
+    """POSE_KEYPOINT of the body raising and lowering its arms, with the default landmarks (one person per frame,
+    nobody in ``empty_frame``): what a pose estimator would give for such a clip."""
+    t = torch.linspace(0, 1, frames)
+    pose = torch.zeros(frames, 63)
+    pose[:, 15 * 3 + 2], pose[:, 16 * 3 + 2] = -1.0 + 0.6 * t, 1.0 - 0.6 * t
+    params = SMPLXParams(torch.tensor([[math.pi, 0.0, 0.0]]).repeat(frames, 1), pose, torch.zeros(frames, 10),
+                         torch.tensor([[0.0, -0.1, 3.0]]).repeat(frames, 1))  # fmt: skip
+    out = pose_smplx(model, params)
+    points = landmark_positions(LandmarkSet().all, out.joints, out.vertices)
+    pixels = project_points(points, estimate_intrinsics(width, height))[..., :2]
+    video = []
+    for f in range(frames):
+        kp = torch.cat([pixels[f], torch.full((len(pixels[f]), 1), 0.9)], -1)
+        person = {"pose_keypoints_2d": kp[:18].reshape(-1).tolist(),
+                  "hand_left_keypoints_2d": kp[18:39].reshape(-1).tolist(),
+                  "hand_right_keypoints_2d": kp[39:].reshape(-1).tolist()}  # fmt: skip
+        video.append({"people": [] if f == empty_frame else [person], "canvas_width": width, "canvas_height": height})
+    return video

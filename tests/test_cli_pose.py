@@ -7,19 +7,16 @@ of the procedural body (the DWPose step itself is tested in tests/pose/test_dwpo
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 from pose_assets import write_body_folder, write_dwpose_models, write_gvhmr, write_hamer
+from pose_motion_clips import arm_wave_pose_keypoint
 
 from realisdance import cli
-from realisdance.pose import SMPLXParams, estimate_intrinsics, from_video, load_smplx, pose_smplx, project_points
+from realisdance.pose import from_video, load_smplx
 from realisdance.pose.dwpose import DWPoseEstimator
 from realisdance.pose.dwpose.estimator import DWPoseResult
-from realisdance.pose.landmarks import LandmarkSet, landmark_positions
 from realisdance.tiny import build_tiny_release
 from realisdance.video import probe_video, read_video, write_video
 
@@ -38,22 +35,7 @@ def files(tmp_path_factory):
 
 @pytest.fixture
 def known_keypoints(files, monkeypatch):
-    model = load_smplx(files["body"])
-    t = torch.linspace(0, 1, FRAMES)
-    pose = torch.zeros(FRAMES, 63)
-    pose[:, 15 * 3 + 2], pose[:, 16 * 3 + 2] = -1.0 + 0.6 * t, 1.0 - 0.6 * t
-    params = SMPLXParams(torch.tensor([[math.pi, 0.0, 0.0]]).repeat(FRAMES, 1), pose, torch.zeros(FRAMES, 10),
-                         torch.tensor([[0.0, -0.1, 3.0]]).repeat(FRAMES, 1))  # fmt: skip
-    out = pose_smplx(model, params)
-    pixels = project_points(landmark_positions(LandmarkSet().all, out.joints, out.vertices),
-                            estimate_intrinsics(WIDTH, HEIGHT))[..., :2]  # fmt: skip
-    frames = []
-    for f in range(FRAMES):
-        kp = torch.cat([pixels[f], torch.full((len(pixels[f]), 1), 0.9)], -1)
-        person = {"pose_keypoints_2d": kp[:18].reshape(-1).tolist(),
-                  "hand_left_keypoints_2d": kp[18:39].reshape(-1).tolist(),
-                  "hand_right_keypoints_2d": kp[39:].reshape(-1).tolist()}  # fmt: skip
-        frames.append({"people": [person], "canvas_width": WIDTH, "canvas_height": HEIGHT})
+    frames = arm_wave_pose_keypoint(load_smplx(files["body"]), FRAMES, WIDTH, HEIGHT)
 
     def run(self, images, draw=True, progress=None):
         assert len(images) == FRAMES  # the real estimator is loaded and handed the video's frames

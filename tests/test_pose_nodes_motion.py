@@ -3,17 +3,17 @@ waving its arms, one frame without a person) -> motion + QC preview -> render.""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import pytest
 import torch
 from comfy_double.latest_io import node_info
 from pose_assets import install_body_folder, write_body_folder
+from pose_motion_clips import arm_wave_pose_keypoint
+from value_sources import source_class
 
 from realisdance.errors import InputError
-from realisdance.pose import SMPLXParams, estimate_intrinsics, load_smplx, pose_smplx, project_points
-from realisdance.pose.landmarks import LandmarkSet, landmark_positions
+from realisdance.pose import load_smplx
 
 pytest_plugins = ["comfy_double.fixtures"]
 
@@ -21,25 +21,6 @@ WIDTH, HEIGHT, FRAMES, EMPTY_FRAME = 96, 128, 6, 3
 LOADER = {"class_type": "RealisDanceBodyModelLoader", "inputs": {"folder": "body_models", "gender": "neutral",
                                                                   "load_mano": False}}  # fmt: skip
 VALUES: dict[str, object] = {}
-
-
-def _source_class(comfy, type_name: str):
-    io = comfy.io
-
-    class Source(io.ComfyNode):
-        @classmethod
-        def define_schema(cls):
-            return io.Schema(
-                node_id=f"TestSource_{type_name}",
-                inputs=[io.String.Input("key", default="")],
-                outputs=[io.Custom(type_name).Output()],
-            )
-
-        @classmethod
-        def execute(cls, key):
-            return io.NodeOutput(VALUES[key])
-
-    return Source
 
 
 @pytest.fixture(scope="module")
@@ -50,22 +31,7 @@ def body_folder(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def clip(body_folder):
     """The POSE_KEYPOINT of a known arm-waving motion (our own projection of the landmarks), and the frames."""
-    model = load_smplx(body_folder)
-    t = torch.linspace(0, 1, FRAMES)
-    pose = torch.zeros(FRAMES, 63)
-    pose[:, 15 * 3 + 2], pose[:, 16 * 3 + 2] = -1.0 + 0.6 * t, 1.0 - 0.6 * t
-    params = SMPLXParams(torch.tensor([[math.pi, 0.0, 0.0]]).repeat(FRAMES, 1), pose, torch.zeros(FRAMES, 10),
-                         torch.tensor([[0.0, -0.1, 3.0]]).repeat(FRAMES, 1))  # fmt: skip
-    out = pose_smplx(model, params)
-    points = landmark_positions(LandmarkSet().all, out.joints, out.vertices)
-    pixels = project_points(points, estimate_intrinsics(WIDTH, HEIGHT))[..., :2]
-    frames = []
-    for f in range(FRAMES):
-        kp = torch.cat([pixels[f], torch.full((len(pixels[f]), 1), 0.9)], -1)
-        people = [] if f == EMPTY_FRAME else [{"pose_keypoints_2d": kp[:18].reshape(-1).tolist(),
-                                               "hand_left_keypoints_2d": kp[18:39].reshape(-1).tolist(),
-                                               "hand_right_keypoints_2d": kp[39:].reshape(-1).tolist()}]  # fmt: skip
-        frames.append({"people": people, "canvas_width": WIDTH, "canvas_height": HEIGHT})
+    frames = arm_wave_pose_keypoint(load_smplx(body_folder), FRAMES, WIDTH, HEIGHT, EMPTY_FRAME)
     return {"pose_keypoint": frames, "frames": torch.rand(FRAMES, HEIGHT, WIDTH, 3), "short": torch.rand(2, 8, 8, 3)}
 
 
@@ -74,7 +40,7 @@ def pack(comfy, body_folder, clip):
     install_body_folder(comfy.models_dir, body_folder)
     loaded = comfy.install_pack()
     for type_name in ("POSE_KEYPOINT", "IMAGE"):
-        comfy.nodes.NODE_CLASS_MAPPINGS[f"TestSource_{type_name}"] = _source_class(comfy, type_name)
+        comfy.nodes.NODE_CLASS_MAPPINGS[f"TestSource_{type_name}"] = source_class(comfy, type_name, VALUES)
     VALUES.clear()
     VALUES.update(clip)
     return loaded

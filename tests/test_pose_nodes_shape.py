@@ -22,6 +22,7 @@ from pose_assets import (
     write_gvhmr,
     write_hamer,
 )
+from value_sources import source_class
 
 from realisdance.errors import InputError
 from realisdance.pose import (
@@ -61,25 +62,6 @@ GVHMR = {"class_type": "RealisDanceLoadGVHMR", "inputs": {"path": "hmr4d_results
 # ---- a source node handing test values into a graph (the host has no node making POSE_KEYPOINT or a sequence) ----
 
 VALUES: dict[str, object] = {}
-
-
-def _source_class(comfy, type_name: str):
-    io = comfy.io
-
-    class Source(io.ComfyNode):
-        @classmethod
-        def define_schema(cls):
-            return io.Schema(
-                node_id=f"TestSource_{type_name}",
-                inputs=[io.String.Input("key", default="")],
-                outputs=[io.Custom(type_name).Output()],
-            )
-
-        @classmethod
-        def execute(cls, key):
-            return io.NodeOutput(VALUES[key])
-
-    return Source
 
 
 def _source(key: str, type_name: str) -> dict:
@@ -126,7 +108,7 @@ def pack(comfy, body_folder, reference):
     write_gvhmr(Path(comfy.folder_paths.get_input_directory()) / "hmr4d_results.pt", FRAMES, WIDTH, HEIGHT)
     loaded = comfy.install_pack()
     for type_name in ("POSE_KEYPOINT", "IMAGE", "MASK", "REALISDANCE_SMPLX_SEQUENCE"):
-        comfy.nodes.NODE_CLASS_MAPPINGS[f"TestSource_{type_name}"] = _source_class(comfy, type_name)
+        comfy.nodes.NODE_CLASS_MAPPINGS[f"TestSource_{type_name}"] = source_class(comfy, type_name, VALUES)
     VALUES.clear()
     VALUES.update(reference)
     return loaded

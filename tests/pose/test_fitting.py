@@ -7,28 +7,18 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from pose_motion_clips import head_landmarks
 
 from realisdance.errors import InputError
 from realisdance.pose import SMPLXSequence, estimate_intrinsics, pose_smplx, project_points, rasterize_mesh
 from realisdance.pose.fitting import ShapeFitOptions, fit_reference_shape
 from realisdance.pose.fitting.body import pose_subset, subset_body
 from realisdance.pose.keypoints import PersonKeypoints
-from realisdance.pose.landmarks import Landmark, LandmarkSet
+from realisdance.pose.landmarks import LandmarkSet
 
 WIDTH, HEIGHT = 192, 256
 TRUE_BETAS = (1.5, -1.0, 1.2)  # procedural model: height, girth, leg length
 FAST = {"iterations": 120, "max_vertices": 1200, "max_mask_pixels": 800}  # keeps each fit to a few seconds
-
-
-def head_landmarks(model) -> LandmarkSet:
-    """The default table with nose and ears moved onto the procedural head (its real-SMPL-X ids are padding)."""
-    head = (model.weights[:, 15] > 0.5).nonzero()[:, 0]
-    rest = model.v_template[head]
-    nose, right_ear, left_ear = (int(head[rest[:, axis].argmax() if sign > 0 else rest[:, axis].argmin()])
-                                 for axis, sign in ((2, 1), (0, -1), (0, 1)))  # fmt: skip
-    body = list(LandmarkSet().body)
-    body[0], body[16], body[17] = Landmark(vertex=nose), Landmark(vertex=right_ear), Landmark(vertex=left_ear)
-    return LandmarkSet(body=tuple(body))
 
 
 def reference_pose(facing_params, betas=TRUE_BETAS):

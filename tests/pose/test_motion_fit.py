@@ -23,7 +23,6 @@ from realisdance.errors import InputError
 from realisdance.pose import pose_smplx, rasterize_mesh
 from realisdance.pose.fitting.motion import fit_motion
 from realisdance.pose.fitting.motion_options import MotionFitOptions
-from realisdance.pose.fitting.motion_preview import frame_flags
 from realisdance.pose.keypoints import PersonKeypoints
 
 
@@ -73,7 +72,7 @@ def test_a_frame_without_a_person_and_missing_hands_are_bridged(smplx_model):
     keypoints[7] = PersonKeypoints(keypoints[7].body, keypoints[7].face, left, keypoints[7].right_hand, WIDTH, HEIGHT)
     result = fit_motion(smplx_model, keypoints, MotionFitOptions(landmarks=landmarks))
     assert not result.frames[5].person and math.isnan(result.frames[5].error_px)
-    assert frame_flags(result.frames[5]) == ["no person"] and frame_flags(result.frames[7]) == ["no left hand"]
+    assert result.frames[5].flags == ["no person"] and result.frames[7].flags == ["no left hand"]
     assert result.frames[7].person and not result.frames[7].left_hand and result.frames[7].right_hand
     fitted = pose_smplx(smplx_model, result.sequence.params).joints[:, BODY_JOINTS]
     true_joints = pose_smplx(smplx_model, truth).joints[:, BODY_JOINTS]
@@ -99,8 +98,8 @@ def test_a_partly_seen_body_is_flagged_low_confidence(smplx_model):
     keypoints[2] = PersonKeypoints(body, keypoints[2].face, keypoints[2].left_hand, keypoints[2].right_hand,
                                    WIDTH, HEIGHT)  # fmt: skip
     result = fit_motion(smplx_model, keypoints, MotionFitOptions(landmarks=landmarks, iterations=50))
-    assert "low confidence" in frame_flags(result.frames[2])
-    assert "low confidence" not in frame_flags(result.frames[3])
+    assert "low confidence" in result.frames[2].flags
+    assert "low confidence" not in result.frames[3].flags
 
 
 def test_the_foot_points_turn_the_feet(smplx_model):

@@ -43,6 +43,7 @@ WRONG_WAY_BENDS = ((52, 1.0), (55, -1.0), (9, -1.0), (12, -1.0))
 BODY_POINTS = 18
 HAND_POINTS = 21
 FOOT_POINTS = 6
+LOW_CONFIDENCE = 0.5  # fewer than half of the 18 body points detected confidently
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,16 @@ class FrameReport:
     error_px: float  # confidence-weighted mean reprojection error of the used points (nan without any)
     body_fraction: float = 1.0  # share of the 18 body points confidently detected (low: a partly seen body)
 
+    @property
+    def flags(self) -> list[str]:
+        """What a QC reader should know about this frame: "no person", "low confidence" (under half the body
+        points seen), "no left hand", "no right hand"."""
+        if not self.person:
+            return ["no person"]
+        flags = ["low confidence"] if self.body_fraction < LOW_CONFIDENCE else []
+        return flags + [name for name, seen in (("no left hand", self.left_hand), ("no right hand", self.right_hand))
+                        if not seen]  # fmt: skip
+
 
 @dataclass(frozen=True)
 class MotionFitResult:
@@ -62,6 +73,14 @@ class MotionFitResult:
     betas: torch.Tensor  # (num_betas,)
     frames: tuple[FrameReport, ...]
     losses: tuple[float, ...]
+
+    def flag_counts(self) -> dict[str, int]:
+        """How many frames carry each flag."""
+        counts: dict[str, int] = {}
+        for report in self.frames:
+            for flag in report.flags:
+                counts[flag] = counts.get(flag, 0) + 1
+        return counts
 
     @property
     def mean_error_px(self) -> float:

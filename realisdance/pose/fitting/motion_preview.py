@@ -28,17 +28,6 @@ SILHOUETTE_ALPHA = 0.4
 MIN_CONFIDENCE = 0.3
 
 
-LOW_CONFIDENCE = 0.5  # fewer than half of the 18 body points detected confidently
-
-
-def frame_flags(report) -> list[str]:
-    if not report.person:
-        return ["no person"]
-    flags = ["low confidence"] if report.body_fraction < LOW_CONFIDENCE else []
-    return flags + [name for name, seen in (("no left hand", report.left_hand), ("no right hand", report.right_hand))
-                    if not seen]  # fmt: skip
-
-
 def _stamp(image: np.ndarray, points: np.ndarray, colour, radius: int) -> None:
     height, width = image.shape[:2]
     for x, y in points:
@@ -88,7 +77,7 @@ def motion_preview(
         fitted = project_points(points[index], k)[:, :2].cpu().numpy()
         _stamp(image, fitted, FITTED, radius)
         report = result.frames[index]
-        text = ", ".join(["" if math.isnan(report.error_px) else f"{report.error_px:.1f} px", *frame_flags(report)])
+        text = ", ".join(["" if math.isnan(report.error_px) else f"{report.error_px:.1f} px", *report.flags])
         scale = max(0.4, height / 700)
         image8 = (image.clip(0, 1) * 255).round().astype(np.uint8)  # OpenCV draws text on 8-bit images only
         cv2.putText(image8, text.strip(", "), (8, int(24 * scale)), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255),
