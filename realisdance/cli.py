@@ -26,6 +26,7 @@ from .decode_stage import (
 from .errors import InputError, RealisDanceError
 from .latents_file import OUTPUT_FPS, latents_path_for, save_latents
 from .output_paths import OutputClaim, check_output
+from .pipeline.windows import DEFAULT_OVERLAP_FRAMES, DEFAULT_WINDOW_FRAMES, check_window, latent_frames_of
 from .pose_command import OUTPUTS, add_pose_arguments, check_pose_arguments, make_pose_videos
 from .release_folder import check_release_folder
 from .run_options import memory_options
@@ -65,7 +66,18 @@ def _add_run_options(parser: argparse.ArgumentParser, defaults: dict | None = No
         "--cfg", type=float, action=GivenValue, default=2.0, help="guidance scale; 1 runs one forward per step"
     )
     parser.add_argument("--seed", type=int, default=1024, help="noise seed (release: 1024)")
-    parser.add_argument("--frames", type=int, default=defaults.get("frames", 81), help="4k+1 frames (81 = 5 s)")
+    parser.add_argument(
+        "--frames", type=frames_argument, default=defaults.get("frames", 81),
+        help="4k+1 frames (81 = 5 s at 16 fps), or 'all': as many as the pose video gives",
+    )  # fmt: skip
+    parser.add_argument(
+        "--window", type=int, default=DEFAULT_WINDOW_FRAMES,
+        help="longer clips run in windows of this many frames (4k+1; 81 = the model's length), blended; 0: one window",
+    )  # fmt: skip
+    parser.add_argument(
+        "--window-overlap", type=int, default=DEFAULT_OVERLAP_FRAMES,
+        help="frames (a multiple of 4) consecutive windows share at least",
+    )  # fmt: skip
     parser.add_argument("--max-area", type=int, default=defaults.get("max_area", 768 * 768), help="pixels")
     parser.add_argument("--dtype", default=None, help="auto, bf16, fp16, fp32, fp8_e4m3fn, fp8_e5m2")
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
@@ -190,6 +202,27 @@ def batch_jobs(root: Path, out_dir: Path) -> list[Job]:
     return jobs
 
 
+def frames_argument(text: str) -> int | str:
+    """--frames: a whole number, or 'all'."""
+    if text == "all":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a 4k+1 frame count or 'all', got {text!r}") from None
+
+
+def job_frames(args, job: Job) -> int:
+    """The job's frame count: --frames, or with 'all' the longest 4k+1 its SMPL-CS video gives at 16 fps."""
+    if args.frames != "all":
+        return args.frames
+    from .pipeline.preprocess import whole_clip_frames
+    from .video import probe_video
+
+    info = probe_video(job.smpl)
+    return whole_clip_frames(info.frame_count, info.fps)
+
+
 def single_job(args) -> Job:
     if getattr(args, "video", None) is not None:
         if args.smpl is not None or args.hamer is not None:
@@ -211,7 +244,10 @@ def run_jobs(pipeline, jobs: list[Job], args, model=None) -> None:
     """``model``: what ``decode --model`` should load to retry a decode (default: ``args.model``)."""
     from .pipeline.sampling import SamplerSettings
 
-    settings = SamplerSettings(steps=args.steps, guidance=args.cfg, seed=args.seed)
+    windows = {"window": None}
+    if args.window:
+        windows = {"window": latent_frames_of(args.window), "window_overlap": args.window_overlap // 4}
+    settings = SamplerSettings(steps=args.steps, guidance=args.cfg, seed=args.seed, **windows)
     for job in jobs:
         with OutputClaim(job.out):
             run_job(pipeline, job, args, settings, model)
@@ -229,7 +265,7 @@ def run_job(pipeline, job: Job, args, settings, model) -> None:
     from .video import write_video
 
     start = time.perf_counter()
-    prepared = prepare_inputs(job.ref, job.smpl, job.hamer, num_frames=args.frames, max_area=args.max_area)
+    prepared = prepare_inputs(job.ref, job.smpl, job.hamer, num_frames=job_frames(args, job), max_area=args.max_area)
     print(f"{job.ref.name}: {prepared.num_frames} frames at {prepared.width}x{prepared.height}")
     streams = pipeline.transformer.config.add_cond_in_dim // 16
     with vae_progress(pipeline.vae, "encoding", condition_encode_chunks(prepared.num_frames, streams)):
@@ -365,7 +401,10 @@ def check_run_arguments(args) -> None:
     check_seed(args.seed)
     check_guidance(args.cfg)
     check_max_area(args.max_area)
-    check_frame_count(args.frames)
+    if args.frames != "all":
+        check_frame_count(args.frames)
+    if args.window:
+        check_window(args.window, args.window_overlap)
     _device(args)  # an unknown device, or cuda on a CPU-only torch
     memory_options(args)  # --vram-budget, --memory, the VAE tiling options, the step cache
     model_patches(args)  # --lora files exist and parse, --attention is installed
@@ -381,8 +420,10 @@ def check_jobs(jobs: list[Job], args):
         check_output(job.out)
     sizes = []
     for job in jobs:
-        height, width = check_inputs(job.ref, job.smpl, job.hamer, num_frames=args.frames, max_area=args.max_area)
-        sizes.append(JobSize(args.frames, height, width, guidance=args.cfg))
+        frames = job_frames(args, job)
+        height, width = check_inputs(job.ref, job.smpl, job.hamer, num_frames=frames, max_area=args.max_area)
+        planned = min(frames, args.window) if args.window else frames  # one window is what the device holds
+        sizes.append(JobSize(planned, height, width, guidance=args.cfg))
     return max(sizes, key=lambda size: size.tokens)
 
 

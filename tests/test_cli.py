@@ -409,3 +409,19 @@ def test_a_cpu_plan_says_it_is_a_cpu_run(release, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "a CPU run: everything in host RAM" in printed and "budget no limit" not in printed
     assert "text encoder and CLIP: beside the DiT" in printed and "then offloaded" not in printed
+
+
+def test_frames_all_takes_the_whole_pose_clip_in_windows(release, tmp_path, capsys):
+    write_item(tmp_path / "in", "long", frames=30)  # 30 frames at 24 fps: 20 at 16 fps, so 17 (4k+1)
+    folder = tmp_path / "in"
+    base = ["animate", "--model", str(release), "--ref", str(folder / "ref" / "long.png"),
+            "--smpl", str(folder / "smpl" / "long.mp4"), "--hamer", str(folder / "hamer" / "long.mp4"),
+            "--max-area", str(64 * 96), "--steps", "2", "--device", "cpu"]  # fmt: skip
+    out = tmp_path / "long.mp4"
+    assert cli.main([*base, "--out", str(out), "--frames", "all", "--window", "9", "--window-overlap", "4"]) == 0
+    assert probe_video(out).frame_count == 17
+    assert latents_file.load_latents(f"{out}.latents.pt").latents.shape[2] == 5
+    for bad, words in ((["--window", "8"], "4k+1"), (["--window-overlap", "3"], "multiple of 4"),
+                       (["--window", "9", "--window-overlap", "8"], "shorter than the window")):  # fmt: skip
+        assert cli.main([*base, "--out", str(tmp_path / "x.mp4"), *bad]) == 2
+        assert words in capsys.readouterr().err

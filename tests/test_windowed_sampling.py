@@ -86,3 +86,26 @@ def test_every_window_sees_its_own_pose_and_the_clips_first_grey_frames(tiny_mod
     for call, frames in zip(seen, plan.windows(), strict=True):
         torch.testing.assert_close(call.pose, conditions.pose[:, :, frames.start : frames.stop])
         torch.testing.assert_close(call.grey, conditions.image_condition[:, :, :WINDOW])
+
+
+def test_the_pipeline_runs_a_long_clip_in_windows_and_a_short_one_as_before(tmp_path):
+    import numpy as np
+
+    from realisdance.pipeline.api import RealisDancePipeline
+    from realisdance.tiny import build_tiny_release
+
+    pipe = RealisDancePipeline.from_pretrained(build_tiny_release(tmp_path / "release"), dtype="fp32")
+    rng = np.random.default_rng(0)
+    media = (rng.integers(0, 255, (64, 96, 3), dtype=np.uint8), *rng.random((2, 17, 64, 96, 3), dtype=np.float32))
+    frames_seen = []
+    handle = pipe.transformer.register_forward_pre_hook(lambda m, args: frames_seen.append(args[0].shape[2]))
+    small = {"prompt": "x", "seed": 1, "max_area": 64 * 96, "steps": 2, "pose_fps": 16.0}
+    out = pipe(*media, num_frames=17, window=9, window_overlap=4, **small)  # 5 latent frames in windows of 3
+    assert out.frames.shape[0] == 17 and torch.isfinite(out.latents).all()
+    windows = len(WindowPlan(5, 3, 1).windows())
+    assert windows == 2 and frames_seen == [3] * (2 * windows * 2)
+    frames_seen.clear()
+    one = pipe(*media, num_frames=9, window=9, window_overlap=4, **small)
+    unwindowed = pipe(*media, num_frames=9, window=None, **small)
+    handle.remove()
+    torch.testing.assert_close(one.latents, unwindowed.latents, rtol=0, atol=0)

@@ -265,12 +265,15 @@ class RealisDancePipeline:
             reference, smpl, hamer, num_frames=num_frames, max_area=settings.max_area, pose_fps=fps
         )
         cache_states = cached_token_states(settings.cache, settings.guidance)
-        self.check_job(job_size(prepared, settings.guidance), cached_token_states=cache_states)
+        planned = dataclasses.replace(job_size(prepared, settings.guidance), num_frames=settings.planned_frames())
+        self.check_job(planned, cached_token_states=cache_states)
         dwpose_video = None
         if dwpose is not None:
             dwpose_video = load_pose_video(dwpose, num_frames, size=(prepared.height, prepared.width), fps=fps)
         conditions = self.build_conditions(prepared, prompt, negative_prompt, dwpose=dwpose_video)
-        sampler = SamplerSettings(steps=settings.steps, guidance=settings.guidance, seed=settings.seed)
+        sampler = SamplerSettings(
+            steps=settings.steps, guidance=settings.guidance, seed=settings.seed, **settings.sampler_windows()
+        )
         step_cache = make_step_cache(settings.cache, settings.steps)
         final = self.sample(
             conditions, sampler, latents=latents, generator=generator, callback=callback, step_cache=step_cache

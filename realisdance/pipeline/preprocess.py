@@ -51,7 +51,7 @@ VideoSource = str | os.PathLike | np.ndarray | torch.Tensor
 # ---------------------------------------------------------------------------------------------------------------
 
 
-MAX_FRAMES = 1001  # 62 s at 16 fps in one window; past that the attention of one run grows beyond any GPU
+MAX_FRAMES = 1001  # 62 s at 16 fps
 
 
 def check_frame_count(num_frames: int) -> int:
@@ -72,6 +72,13 @@ def check_frame_count(num_frames: int) -> int:
             f"Use {lower} or {lower + TEMPORAL_STRIDE} (the Wan VAE packs 4 frames per latent frame after the first)."
         )
     return num_frames
+
+
+def whole_clip_frames(length: int, fps: float, target_fps: float = TARGET_FPS) -> int:
+    """The longest 4k+1 frame count a clip of ``length`` frames at ``fps`` gives at ``target_fps`` (``--frames all``),
+    capped at ``MAX_FRAMES``."""
+    available = max(1, round(length / fps * target_fps))
+    return min((available - 1) // TEMPORAL_STRIDE * TEMPORAL_STRIDE + 1, MAX_FRAMES)
 
 
 def resampled_length(length: int, fps: float, num_frames: int, target_fps: float = TARGET_FPS) -> int:

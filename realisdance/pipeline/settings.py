@@ -10,6 +10,7 @@ from ..arguments import check_guidance, check_seed, check_steps
 from ..caching import StepCacheSettings
 from ..errors import InputError
 from .preprocess import DEFAULT_MAX_AREA, DEFAULT_NUM_FRAMES
+from .windows import DEFAULT_OVERLAP_FRAMES, DEFAULT_WINDOW_FRAMES, check_window, latent_frames_of
 
 
 @dataclass(frozen=True)
@@ -23,12 +24,28 @@ class GenerationSettings:
     seed: int = 1024
     pose_fps: float | None = None  # the pose videos' frame rate when they come as arrays (files carry their own)
     cache: StepCacheSettings | None = None  # a step cache (TeaCache as the release, MagCache, ...); None: off
+    # Longer clips run in windows of this many video frames (4k+1; 81 = the model's native length) sharing at least
+    # ``window_overlap`` frames (a multiple of 4), blended every step; None: the whole clip in one window.
+    window: int | None = DEFAULT_WINDOW_FRAMES
+    window_overlap: int = DEFAULT_OVERLAP_FRAMES
 
     def __post_init__(self) -> None:
         # Checked (and normalised, e.g. 40.0 -> 40) here, before any frame is read or any encoder runs.
         object.__setattr__(self, "steps", check_steps(self.steps))
         object.__setattr__(self, "seed", check_seed(self.seed))
         object.__setattr__(self, "guidance", check_guidance(self.guidance))
+        if self.window is not None:
+            check_window(self.window, self.window_overlap)
+
+    def sampler_windows(self) -> dict:
+        """The window settings of ``SamplerSettings`` (latent frames)."""
+        if self.window is None:
+            return {"window": None}
+        return {"window": latent_frames_of(self.window), "window_overlap": self.window_overlap // 4}
+
+    def planned_frames(self) -> int:
+        """The frames one DiT forward sees: the memory plan's job length."""
+        return self.num_frames if self.window is None else min(self.num_frames, self.window)
 
     def with_overrides(self, overrides: dict) -> GenerationSettings:
         """These settings with some fields replaced by keyword arguments; an unknown name is refused."""

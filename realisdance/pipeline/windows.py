@@ -13,12 +13,38 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import torch
-
 from ..errors import InputError
 
 DEFAULT_WINDOW = 21  # latent frames: the release's 81 video frames
 DEFAULT_OVERLAP = 5  # latent frames (17 video frames) shared by consecutive windows
+
+
+DEFAULT_WINDOW_FRAMES = 4 * (DEFAULT_WINDOW - 1) + 1  # 81
+DEFAULT_OVERLAP_FRAMES = 4 * DEFAULT_OVERLAP  # 20
+
+
+def check_window(window_frames: int, overlap_frames: int) -> None:
+    """Refuse window settings in video frames that windows of whole latent frames cannot hold."""
+    if (
+        isinstance(window_frames, bool)
+        or not isinstance(window_frames, int)
+        or window_frames < 5
+        or (window_frames - 1) % 4
+    ):
+        raise InputError(
+            f"the window must be 4k+1 video frames, at least 5 (81 = the model's length); got {window_frames!r}"
+        )
+    if (
+        isinstance(overlap_frames, bool)
+        or not isinstance(overlap_frames, int)
+        or overlap_frames < 0
+        or overlap_frames % 4
+    ):
+        raise InputError(f"the window overlap must be a multiple of 4 video frames (e.g. 20); got {overlap_frames!r}")
+    if overlap_frames >= window_frames - 1:
+        raise InputError(
+            f"the window overlap ({overlap_frames} frames) must be shorter than the window ({window_frames})"
+        )
 
 
 def latent_frames_of(video_frames: int) -> int:
@@ -61,8 +87,10 @@ class WindowPlan:
         length = min(self.window, self.latent_frames)
         return [range(start, start + length) for start in self.starts()]
 
-    def weights(self) -> torch.Tensor:
-        """(windows, latent_frames) float64 blend weights: 0 outside a window, columns summing to 1."""
+    def weights(self):
+        """(windows, latent_frames) float64 tensor of blend weights: 0 outside a window, columns summing to 1."""
+        import torch  # here, so the command line can read the window defaults without loading torch
+
         windows = self.windows()
         raw = torch.zeros(len(windows), self.latent_frames, dtype=torch.float64)
         for index, frames in enumerate(windows):
