@@ -422,9 +422,9 @@ def check_jobs(jobs: list[Job], args):
     for job in jobs:
         frames = job_frames(args, job)
         height, width = check_inputs(job.ref, job.smpl, job.hamer, num_frames=frames, max_area=args.max_area)
-        planned = min(frames, args.window) if args.window else frames  # one window is what the device holds
-        sizes.append(JobSize(planned, height, width, guidance=args.cfg))
-    return max(sizes, key=lambda size: size.tokens)
+        window = min(frames, args.window) if args.window else frames  # one window is what a forward holds
+        sizes.append(JobSize(window, height, width, guidance=args.cfg, clip_frames=frames))
+    return max(sizes, key=lambda size: (size.tokens, size.clip_latent_frames))
 
 
 def _device(args) -> str:

@@ -189,3 +189,18 @@ def test_a_refusal_names_a_smaller_job_that_really_fits(budget_gib):
     else:
         named = JobSize(81, int(size.group(2)), int(size.group(1)))
     assert plan_memory(facts, named, MemoryOptions(), budget).peak_bytes <= budget
+
+
+def test_a_long_clip_in_windows_plans_one_windows_activations_and_the_whole_clips_state():
+    from realisdance.memory import MemoryOptions, ModelFacts, plan_memory
+    from realisdance.model import named_config
+
+    facts = ModelFacts(named_config("14B-I2V"), "bf16")
+    short = plan_memory(facts, JobSize(81, 576, 1024), MemoryOptions(), free_bytes=None)
+    long = plan_memory(facts, JobSize(81, 576, 1024, clip_frames=481), MemoryOptions(), free_bytes=None)
+    stage = {plan: {s.name: s.bytes for s in plan.stages} for plan in (short, long)}
+    activations = {plan: next(s.detail for s in plan.stages if s.name == "sampling") for plan in (short, long)}
+    assert activations[short] == activations[long]  # one window's forward either way
+    assert stage[long]["sampling"] > stage[short]["sampling"]  # the whole clip's latents and conditions
+    assert stage[long]["VAE decode"] > stage[short]["VAE decode"]  # the decode covers all 481 frames
+    assert "481 frames in windows of 81" in long.describe()

@@ -176,7 +176,7 @@ def _compute_bytes(dtype: str) -> int:
 
 def _sampler_state_bytes(facts: ModelFacts, job: JobSize) -> int:
     """Latents, velocities, conditions of both branches and the DiT input, all float32 on the device."""
-    latent = job.latent_frames * job.latent_height * job.latent_width * 4
+    latent = job.clip_latent_frames * job.latent_height * job.latent_width * 4  # the whole clip, windows or not
     in_channels = facts.config["in_channels"]
     pose = facts.config.get("add_cond_in_dim", 32)
     text = 2 * 512 * facts.config["text_dim"] * 4

@@ -23,10 +23,17 @@ class JobSize:
     reference_height: int | None = None
     reference_width: int | None = None
     guidance: float = 2.0
+    clip_frames: int | None = None  # the whole clip, when it runs in windows of num_frames (None: one window)
 
     @property
     def latent_frames(self) -> int:
+        """Latent frames of one DiT forward (one window)."""
         return (self.num_frames - 1) // VAE_TEMPORAL + 1
+
+    @property
+    def clip_latent_frames(self) -> int:
+        """Latent frames of the whole clip: what the sampler's state and the VAE decode hold."""
+        return (max(self.clip_frames or 0, self.num_frames) - 1) // VAE_TEMPORAL + 1
 
     @property
     def latent_height(self) -> int:
@@ -51,4 +58,7 @@ class JobSize:
         return self.video_tokens + self.reference_tokens
 
     def describe(self) -> str:
-        return f"{self.num_frames} frames at {self.width}x{self.height} ({self.tokens:,} tokens per forward)"
+        frames = f"{self.num_frames} frames"
+        if self.clip_frames and self.clip_frames > self.num_frames:
+            frames = f"{self.clip_frames} frames in windows of {self.num_frames}"
+        return f"{frames} at {self.width}x{self.height} ({self.tokens:,} tokens per forward)"

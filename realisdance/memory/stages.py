@@ -30,7 +30,7 @@ def clip_activation_bytes(itemsize: int = 4) -> int:
 def vae_decode_peak(job: JobSize, tiling=None, dtype=None) -> int:
     """Working memory of decoding ``job``'s latent (weights excluded), tiled when ``tiling`` is given (the formula is
     calibrated on the real VAE architecture, see ``realisdance/encoders/vae_tiling.py``)."""
-    return int(decode_peak_bytes(job.latent_frames, job.height, job.width, tiling, dtype or torch.float32))
+    return int(decode_peak_bytes(job.clip_latent_frames, job.height, job.width, tiling, dtype or torch.float32))
 
 
 def choose_vae_tiling(job: JobSize, budget_bytes: int, dtype=None):
@@ -39,7 +39,7 @@ def choose_vae_tiling(job: JobSize, budget_bytes: int, dtype=None):
     if untiled <= budget_bytes:
         return None, untiled
     try:
-        tiling = choose_tiling(budget_bytes, job.latent_frames, job.height, job.width, dtype or torch.float32)
+        tiling = choose_tiling(budget_bytes, job.clip_latent_frames, job.height, job.width, dtype or torch.float32)
     except RealisDanceError:  # not even the smallest tile fits this room; the planner tries another placement
         return None, untiled
     if tiling is None:

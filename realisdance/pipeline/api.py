@@ -265,7 +265,9 @@ class RealisDancePipeline:
             reference, smpl, hamer, num_frames=num_frames, max_area=settings.max_area, pose_fps=fps
         )
         cache_states = cached_token_states(settings.cache, settings.guidance)
-        planned = dataclasses.replace(job_size(prepared, settings.guidance), num_frames=settings.planned_frames())
+        planned = dataclasses.replace(
+            job_size(prepared, settings.guidance), num_frames=settings.planned_frames(), clip_frames=prepared.num_frames
+        )
         self.check_job(planned, cached_token_states=cache_states)
         dwpose_video = None
         if dwpose is not None:
