@@ -410,6 +410,22 @@ def check_run_arguments(args) -> None:
     model_patches(args)  # --lora files exist and parse, --attention is installed
 
 
+def batch_command(args) -> int:
+    """``animate --root``: every clip that is not done yet; a bad clip is reported and the others still run."""
+    from .batch import run_batch
+
+    check_run_arguments(args)  # the numbers are the batch's, not a clip's: a mistake there stops everything
+    jobs = batch_jobs(args.root, args.out_dir)
+    report = run_batch(
+        jobs,
+        args,
+        check_job=lambda job: check_jobs([job], args),
+        load_pipeline=lambda size: _load_pipeline(args.model, args, args.transformer, size),
+        run_jobs=lambda pipeline, batch: run_jobs(pipeline, batch, args),
+    )
+    return 2 if report.failed else 0
+
+
 def check_jobs(jobs: list[Job], args):
     """Refuse bad inputs before any model is loaded; returns the largest job's ``JobSize`` for the memory plan."""
     from .memory import JobSize
@@ -548,6 +564,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.root and any(getattr(args, name) is not None for name in ("ref", "smpl", "hamer", "out")):
                 raise InputError("--root runs a batch folder; give either --root (with --out-dir) or --ref/--smpl/"
                                  "--hamer/--out, not both.")  # fmt: skip
+            if args.root and not args.plan_only:
+                return batch_command(args)
             jobs = batch_jobs(args.root, args.out_dir) if args.root else [single_job(args)]
             if getattr(args, "video", None) is not None:
                 check_run_arguments(args)  # every number of the animate run, before minutes of pose fitting

@@ -425,3 +425,20 @@ def test_frames_all_takes_the_whole_pose_clip_in_windows(release, tmp_path, caps
                        (["--window", "9", "--window-overlap", "8"], "shorter than the window")):  # fmt: skip
         assert cli.main([*base, "--out", str(tmp_path / "x.mp4"), *bad]) == 2
         assert words in capsys.readouterr().err
+
+
+def test_a_batch_goes_on_past_a_bad_clip_and_a_rerun_does_only_what_is_missing(release, tmp_path, capsys):
+    root, out = tmp_path / "batch", tmp_path / "out"
+    for name in ("a", "b", "c"):
+        write_item(root, name)
+    bad = root / "hamer" / "b.mp4"
+    write_video(bad, np.zeros((8, 32, 48, 3), dtype=np.uint8), fps=24)  # the hand video of another size
+    args = ["animate", "--model", str(release), "--root", str(root), "--out-dir", str(out), *SMALL]
+    assert cli.main(args) == 2
+    printed = capsys.readouterr().out
+    assert (out / "a.mp4").is_file() and (out / "c.mp4").is_file() and not (out / "b.mp4").exists()
+    assert "batch: 2 done, 0 skipped (video already there), 1 failed (b: " in printed
+    write_item(root, "b")  # fixed
+    assert cli.main(args) == 0
+    assert "batch: 1 done, 2 skipped (video already there)" in capsys.readouterr().out
+    assert (out / "b.mp4").is_file()
