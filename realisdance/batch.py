@@ -55,3 +55,35 @@ def run_batch(jobs, args, check_job, load_pipeline, run_jobs) -> BatchReport:
             report.done.append(job.ref.stem)
     print(report.summary())
     return report
+
+
+def run_workers(jobs, workers: int, argv: list[str], devices: list[str]) -> BatchReport:
+    """Share the clips that are not done among ``workers`` processes (round-robin), each running this same command
+    on its share (``--clips``) on its own device with its own memory plan; the report comes from the files."""
+    import subprocess
+
+    report = BatchReport()
+    pending = []
+    for job in jobs:
+        if job.out.exists():
+            report.skipped.append(job.ref.stem)
+        else:
+            pending.append(job)
+    shares = [pending[index::workers] for index in range(workers)]
+    processes = []
+    for share, device in zip(shares, devices, strict=True):
+        if not share:
+            continue
+        names = ",".join(job.ref.stem for job in share)
+        command = [sys.executable, "-m", "realisdance", *argv, "--clips", names, "--workers", "1", "--device", device]
+        print(f"worker on {device}: {names}")
+        processes.append(subprocess.Popen(command))
+    for process in processes:
+        process.wait()
+    for job in pending:
+        if job.out.exists():
+            report.done.append(job.ref.stem)
+        else:
+            report.failed[job.ref.stem] = "see the worker's message above"
+    print(report.summary())
+    return report

@@ -133,6 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
     animate.add_argument("--root", type=Path, help="batch: a folder with ref/, smpl/, hamer/ and prompt/")
     animate.add_argument("--out-dir", type=Path, default=Path("outputs"), help="batch output folder")
     animate.add_argument(
+        "--workers", type=int, default=None,
+        help="batch: processes sharing the clips, one per GPU (default: one per visible GPU on CUDA, else 1)",
+    )  # fmt: skip
+    animate.add_argument("--clips", default=None, help="batch: only these clips (comma-separated names)")
+    animate.add_argument(
         "--video", type=Path, help="a plain driving video instead of --smpl/--hamer: pose videos are made first "
         "(needs --body-models and --dwpose; written to <out>.pose/)"
     )  # fmt: skip
@@ -416,6 +421,15 @@ def batch_command(args) -> int:
 
     check_run_arguments(args)  # the numbers are the batch's, not a clip's: a mistake there stops everything
     jobs = batch_jobs(args.root, args.out_dir)
+    if args.clips:
+        wanted = set(args.clips.split(","))
+        jobs = [job for job in jobs if job.ref.stem in wanted]
+    workers = batch_workers(args)
+    if workers > 1:
+        from .batch import run_workers
+
+        report = run_workers(jobs, workers, args._argv, worker_devices(args, workers))
+        return 2 if report.failed else 0
     report = run_batch(
         jobs,
         args,
@@ -424,6 +438,29 @@ def batch_command(args) -> int:
         run_jobs=lambda pipeline, batch: run_jobs(pipeline, batch, args),
     )
     return 2 if report.failed else 0
+
+
+def batch_workers(args) -> int:
+    """--workers, or one per visible GPU when the batch runs on CUDA."""
+    if args.workers is not None:
+        if args.workers < 1:
+            raise InputError(f"--workers must be at least 1, got {args.workers}")
+        return args.workers
+    import torch
+
+    return torch.cuda.device_count() if _device(args).startswith("cuda") and torch.cuda.device_count() > 1 else 1
+
+
+def worker_devices(args, workers: int) -> list[str]:
+    """Worker i runs on cuda:i (as many GPUs as workers are needed), or all on the CPU."""
+    device = _device(args)
+    if not device.startswith("cuda"):
+        return [device] * workers
+    import torch
+
+    if workers > torch.cuda.device_count():
+        raise InputError(f"--workers {workers} needs {workers} GPUs but {torch.cuda.device_count()} are visible")
+    return [f"cuda:{index}" for index in range(workers)]
 
 
 def check_jobs(jobs: list[Job], args):
@@ -547,6 +584,7 @@ def main(argv: list[str] | None = None) -> int:
     import threading
 
     args = build_parser().parse_args(argv)
+    args._argv = list(sys.argv[1:] if argv is None else argv)  # batch workers rerun the command on a share of clips
     apply_fast_preset(args)
     PROGRESS.kept.clear()
     if threading.current_thread() is threading.main_thread():

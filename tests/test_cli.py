@@ -442,3 +442,16 @@ def test_a_batch_goes_on_past_a_bad_clip_and_a_rerun_does_only_what_is_missing(r
     assert cli.main(args) == 0
     assert "batch: 1 done, 2 skipped (video already there)" in capsys.readouterr().out
     assert (out / "b.mp4").is_file()
+
+
+def test_two_workers_share_a_batch_and_a_bad_clip_does_not_stop_the_others(release, tmp_path, capsys):
+    root, out = tmp_path / "batch", tmp_path / "out"
+    for name in ("a", "b", "c"):
+        write_item(root, name)
+    write_video(root / "hamer" / "b.mp4", np.zeros((8, 32, 48, 3), dtype=np.uint8), fps=24)
+    args = ["animate", "--model", str(release), "--root", str(root), "--out-dir", str(out), "--workers", "2", *SMALL]
+    assert cli.main(args) == 2
+    printed = capsys.readouterr().out
+    assert "worker on cpu: a,c" in printed and "worker on cpu: b" in printed  # round-robin shares
+    assert (out / "a.mp4").is_file() and (out / "c.mp4").is_file() and not (out / "b.mp4").exists()
+    assert "batch: 2 done, 0 skipped (video already there), 1 failed (b: " in printed
