@@ -32,12 +32,18 @@ def load_native_classes(comfyui: Path, device: str, pytorch_attention: bool):
     args.cpu = device == "cpu"
     # On a CPU ComfyUI picks sub-quadratic attention unless told otherwise; on CUDA it uses PyTorch's SDPA.
     args.use_pytorch_cross_attention = pytorch_attention
-    import comfy.ops
 
-    spec = importlib.util.spec_from_file_location("realisdance_native_wan", REPO / "nodes" / "native" / "wan_model.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.RealisDanceWanModel, comfy.ops.disable_weight_init
+    # The pack as the package ComfyUI would make of it: its modules import each other (and the host adapter)
+    # relatively, and a top-level "nodes" would be ComfyUI's own nodes.py.
+    spec = importlib.util.spec_from_file_location(
+        "realisdance_pack", REPO / "__init__.py", submodule_search_locations=[str(REPO)]
+    )
+    pack = importlib.util.module_from_spec(spec)
+    sys.modules["realisdance_pack"] = pack
+    spec.loader.exec_module(pack)
+    module = importlib.import_module("realisdance_pack.nodes.native.wan_model")
+    host = importlib.import_module("realisdance_pack.nodes.host")
+    return module.RealisDanceWanModel, host.plain_operations()
 
 
 def build(config_name: str, layers: int, dtype, device):

@@ -290,6 +290,33 @@ def on_compute_device(*wrappers, work_bytes: int = 0) -> Iterator[None]:
             model_management.soft_empty_cache()
 
 
+# ---- the host classes the native model subclasses (imported on first use: the test double has no model code) ----
+
+
+def wan_dit_classes():
+    """ComfyUI's Wan DiT (``WanModel``) and its sinusoidal timestep embedding."""
+    from comfy.ldm.wan.model import WanModel, sinusoidal_embedding_1d
+
+    return WanModel, sinusoidal_embedding_1d
+
+
+def wan_model_modules():
+    """``comfy.model_base`` (WAN21, BaseModel, ModelType), ``comfy.conds`` and ``comfy.supported_models`` (the
+    WAN21_I2V detection config and the host's list of model configs)."""
+    import comfy.conds
+    import comfy.model_base
+    import comfy.supported_models
+
+    return comfy.model_base, comfy.conds, comfy.supported_models
+
+
+def plain_operations():
+    """The host's layer classes without weight initialisation (``comfy.ops.disable_weight_init``)."""
+    import comfy.ops
+
+    return comfy.ops.disable_weight_init
+
+
 # ---- the native model's host calls (nodes/native subclasses ComfyUI's classes; every call goes through here) ----
 # comfy.sd / comfy.sample / comfy.samplers are imported when called: the test double has no model code.
 

@@ -16,12 +16,12 @@ modules, so ComfyUI's own "Load Diffusion Model" (and loaders built on detection
 
 from __future__ import annotations
 
-import comfy.conds
-import comfy.model_base
-import comfy.supported_models
 import torch
 
+from ..host import wan_model_modules
 from .wan_model import RELEASE_ROPE_SHIFT, RealisDanceWanModel
+
+host_model_base, host_conds, host_models = wan_model_modules()
 
 LATENT_CHANNELS = 16
 POSE_KEY = "realisdance_pose"
@@ -33,10 +33,10 @@ REFERENCE_STRENGTH_KEY = "realisdance_reference_strength"
 RELEASE_SHIFT = 5.0
 
 
-class RealisDanceWan(comfy.model_base.WAN21):
-    def __init__(self, model_config, model_type=comfy.model_base.ModelType.FLOW, image_to_video=True, device=None):
+class RealisDanceWan(host_model_base.WAN21):
+    def __init__(self, model_config, model_type=host_model_base.ModelType.FLOW, image_to_video=True, device=None):
         # WAN21.__init__ would build the plain WanModel: go one level up and name ours.
-        comfy.model_base.BaseModel.__init__(
+        host_model_base.BaseModel.__init__(
             self, model_config, model_type, device=device, unet_model=RealisDanceWanModel
         )
         self.image_to_video = image_to_video
@@ -51,21 +51,21 @@ class RealisDanceWan(comfy.model_base.WAN21):
         device = kwargs["device"]
         pose = kwargs.get(POSE_KEY)
         if pose is not None:
-            out["rd_pose"] = comfy.conds.CONDRegular(self._normalised(pose, device))
+            out["rd_pose"] = host_conds.CONDRegular(self._normalised(pose, device))
         reference = kwargs.get(REFERENCE_KEY)
         if reference is not None:
-            out["rd_reference"] = comfy.conds.CONDRegular(self._normalised(reference, device))
-        out["rd_pose_strength"] = comfy.conds.CONDConstant(float(kwargs.get(POSE_STRENGTH_KEY, 1.0)))
-        out["rd_reference_strength"] = comfy.conds.CONDConstant(float(kwargs.get(REFERENCE_STRENGTH_KEY, 1.0)))
+            out["rd_reference"] = host_conds.CONDRegular(self._normalised(reference, device))
+        out["rd_pose_strength"] = host_conds.CONDConstant(float(kwargs.get(POSE_STRENGTH_KEY, 1.0)))
+        out["rd_reference_strength"] = host_conds.CONDConstant(float(kwargs.get(REFERENCE_STRENGTH_KEY, 1.0)))
         start, end = kwargs.get(POSE_PERCENT_KEY, (0.0, 1.0))
         if (start, end) != (0.0, 1.0):
             sampling = self.model_sampling
             sigmas = (float(sampling.percent_to_sigma(start)), float(sampling.percent_to_sigma(end)))
-            out["rd_pose_sigmas"] = comfy.conds.CONDConstant(sigmas)
+            out["rd_pose_sigmas"] = host_conds.CONDConstant(sigmas)
         return out
 
 
-class RealisDanceWanConfig(comfy.supported_models.WAN21_I2V):
+class RealisDanceWanConfig(host_models.WAN21_I2V):
     """Any Wan 2.1 DiT (I2V, or the paper's T2V ablation) that carries the RealisDance modules."""
 
     unet_config = {"image_model": "wan2.1"}
@@ -85,7 +85,7 @@ class RealisDanceWanConfig(comfy.supported_models.WAN21_I2V):
 def register() -> None:
     """Put our config first in the host's detection list (idempotent), ahead of the plain Wan configs that would
     otherwise claim the file and silently drop the RealisDance modules."""
-    models = comfy.supported_models.models
+    models = host_models.models
     if not any(
         getattr(entry, "__qualname__", None) == RealisDanceWanConfig.__qualname__
         and getattr(entry, "__module__", None) == RealisDanceWanConfig.__module__

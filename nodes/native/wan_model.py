@@ -19,12 +19,14 @@ strengths and the sigma range in which the pose is applied.
 from __future__ import annotations
 
 import torch
-from comfy.ldm.wan.model import WanModel, sinusoidal_embedding_1d
 
 from realisdance.errors import InputError
 from realisdance.model.rope import RopeShift, joint_positions
 
+from ..host import wan_dit_classes
 from .step_cache import teacache_of
+
+WanModel, sinusoidal_embedding_1d = wan_dit_classes()
 
 # The release's flags (config.json of the released transformer): reference shifted on height and width only.
 RELEASE_ROPE_SHIFT = RopeShift(frame=False, height=True, width=True)

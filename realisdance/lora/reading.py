@@ -110,8 +110,12 @@ def _split(key: str) -> tuple[str, str] | None:
     return None
 
 
-def read_lora(path: str | Path, transformer: torch.nn.Module) -> LoraFile:
-    """Read a LoRA ``.safetensors`` file for ``transformer``; refuse keys that name nothing in it, with examples."""
+def read_lora(path: str | Path, transformer: torch.nn.Module, shapes_only: bool = False) -> LoraFile:
+    """Read a LoRA ``.safetensors`` file for ``transformer``; refuse keys that name nothing in it, with examples.
+
+    ``shapes_only``: the tensors are meta tensors of the header's shapes (no data read, alpha left out), enough to
+    check that the LoRA fits a model before the model or the LoRA's data is loaded.
+    """
     path = Path(path).expanduser()
     if path.suffix.lower() != ".safetensors":
         raise InputError(f"LoRA {path.name}: only .safetensors LoRA files are read (pickled files can run code)")
@@ -134,11 +138,13 @@ def read_lora(path: str | Path, transformer: torch.nn.Module) -> LoraFile:
                 continue
             module, parameter = target
             update = updates.setdefault(parameter or module, ParameterUpdate(module, parameter=parameter))
-            tensor = reader.get(key)
-            if role == "alpha":
-                update.alpha = float(tensor.float().reshape(-1)[0])
+            if shapes_only:
+                if role != "alpha":
+                    setattr(update, role, torch.empty(header.tensors[key].shape, device="meta"))
+            elif role == "alpha":
+                update.alpha = float(reader.get(key).float().reshape(-1)[0])
             else:
-                setattr(update, role, tensor)
+                setattr(update, role, reader.get(key))
             update.keys.append(key)
     _check_matches(path, header.tensors, updates, unknown)
     return LoraFile(path, updates)

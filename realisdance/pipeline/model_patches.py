@@ -42,7 +42,8 @@ class ModelPatches:
 
 
 def check_loras_fit(config: dict, patches: ModelPatches) -> None:
-    """Refuse LoRAs that do not fit the model ``config`` describes, before its weights are read (a meta model)."""
+    """Refuse LoRAs that do not fit the model ``config`` describes, before any weights are read: a meta model and
+    the LoRA files' headers (their data is read once, when they are applied)."""
     from ..lora import check_lora_fits, read_lora
     from ..model import build_transformer
 
@@ -51,7 +52,7 @@ def check_loras_fit(config: dict, patches: ModelPatches) -> None:
     with torch.device("meta"):
         skeleton = build_transformer(config)
     for spec in patches.loras:
-        check_lora_fits(skeleton, read_lora(spec.path, skeleton))
+        check_lora_fits(skeleton, read_lora(spec.path, skeleton, shapes_only=True))
 
 
 def patch_before_placement(transformer: torch.nn.Module, patches: ModelPatches) -> None:

@@ -81,15 +81,23 @@ def _guided_velocity(transformer, latents, model_t, conditions, guidance, step_c
     return velocity
 
 
-def _windowed_velocity(transformer, latents, model_t, conditions, guidance, step_cache, index, plan: WindowPlan):
-    """Every window's guided velocity, blended with the plan's weights (which sum to one on every frame)."""
-    weights = plan.weights().to(device=latents.device, dtype=torch.float32)
+def _blend_windows(plan: WindowPlan, device) -> list[tuple[range, torch.Tensor]]:
+    """Each window's latent frames and its blend weights over them, shaped to multiply a (B, C, T, h, w) slice."""
+    weights = plan.weights().to(device=device, dtype=torch.float32)
+    return [
+        (frames, weights[number, frames.start : frames.stop].view(1, 1, -1, 1, 1))
+        for number, frames in enumerate(plan.windows())
+    ]
+
+
+def _windowed_velocity(transformer, latents, model_t, conditions, guidance, step_cache, index, windows):
+    """Every window's guided velocity, blended with its weights (which sum to one on every frame)."""
     blended = torch.zeros_like(latents)
-    for number, frames in enumerate(plan.windows()):
+    for frames, weights in windows:
         span = slice(frames.start, frames.stop)
         velocity = _guided_velocity(transformer, latents[:, :, span], model_t, conditions, guidance, step_cache,
                                     index, frames)  # fmt: skip
-        blended[:, :, span] += velocity.float() * weights[number, span].view(1, 1, -1, 1, 1)
+        blended[:, :, span] += velocity.float() * weights
     return blended
 
 
@@ -143,22 +151,22 @@ def sample(
     if init_latents is not None:
         sigma = float(scheduler.sigmas[first_step])
         latents = sigma * latents + (1.0 - sigma) * init_latents.to(device=device, dtype=torch.float32)
-    plan = None  # a clip of one window samples exactly as without windows
+    windows = None  # a clip of one window samples exactly as without windows
     if settings.window is not None and shape[2] > settings.window:
-        plan = WindowPlan(shape[2], settings.window, settings.window_overlap)
+        windows = _blend_windows(WindowPlan(shape[2], settings.window, settings.window_overlap), device)
     if step_cache is not None:
         step_cache.attach(transformer)
     try:
         for index, t in enumerate(timesteps):
             model_t = model_timestep(scheduler, t, batch_size=latents.shape[0]).to(device)
             with torch.no_grad():
-                if plan is None:
+                if windows is None:
                     velocity = _guided_velocity(
                         transformer, latents, model_t, conditions, settings.guidance, step_cache, index
                     )
                 else:
                     velocity = _windowed_velocity(
-                        transformer, latents, model_t, conditions, settings.guidance, step_cache, index, plan
+                        transformer, latents, model_t, conditions, settings.guidance, step_cache, index, windows
                     )
             if on_denoised is not None:
                 sigma = float(scheduler.sigmas[first_step + index])
