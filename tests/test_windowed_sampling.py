@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
 import torch
 
 from realisdance.encoders.scheduler import WAN21_I2V_SCHEDULER_CONFIG, load_scheduler
@@ -109,3 +110,128 @@ def test_the_pipeline_runs_a_long_clip_in_windows_and_a_short_one_as_before(tmp_
     unwindowed = pipe(*media, num_frames=9, window=None, **small)
     handle.remove()
     torch.testing.assert_close(one.latents, unwindowed.latents, rtol=0, atol=0)
+
+
+# -- the continuation scheme ---------------------------------------------------------------------------------------
+
+
+def test_continuation_conditions_each_window_on_the_previous_ones_finished_frames(tiny_model):
+    model = tiny_model("I2V")
+    conditions = conditions_for(model)
+    seen, finished = [], []
+
+    def spy(module, args, kwargs):
+        seen.append(args[0][:, 16:].clone())  # the 20 condition channels: 4 mask + 16 latent
+
+    def window_done(index, total, latents):
+        if (index + 1) % 2 == 0:  # 2 steps per window
+            finished.append(latents.clone())
+
+    handle = model.register_forward_pre_hook(spy, with_kwargs=True)
+    settings = SamplerSettings(steps=2, guidance=1.0, seed=3, window=WINDOW, window_overlap=OVERLAP,
+                               window_scheme="continue")  # fmt: skip
+    result = sample(model, scheduler(), conditions, settings, callback=window_done)
+    handle.remove()
+    plan = WindowPlan(LATENT_FRAMES, WINDOW, OVERLAP)
+    windows = plan.windows()
+    assert len(seen) == 2 * len(windows) and len(finished) == len(windows)
+    grey = conditions.image_condition[:, :, :WINDOW]
+    torch.testing.assert_close(seen[0], grey)  # the first window: the release's grey condition, mask 0
+    for number in range(1, len(windows)):
+        shared = windows[number - 1].stop - windows[number].start
+        condition = seen[2 * number]
+        assert condition[:, :4, :shared].eq(1).all()  # known frames: I2V mask 1
+        before = finished[number - 1][:, :, windows[number].start - windows[number - 1].start :]
+        torch.testing.assert_close(condition[:, 4:, :shared], before)  # ... and their finished latents
+        torch.testing.assert_close(condition[:, :, shared:], grey[:, :, shared:])  # the rest as the release
+    # Every frame is the weighted sum of the windows holding it (weights summing to one).
+    weights = plan.weights().float()
+    expected = torch.zeros_like(result)
+    for number, frames in enumerate(windows):
+        expected[:, :, frames.start : frames.stop] += (
+            finished[number] * weights[number, frames.start : frames.stop].view(1, 1, -1, 1, 1)
+        )
+    torch.testing.assert_close(result, expected)
+
+
+def test_continuation_of_a_clip_of_one_window_is_the_plain_sampling(tiny_model):
+    model = tiny_model("I2V")
+    conditions = conditions_for(model, frames=3)
+    plain = sample(model, scheduler(), conditions, SamplerSettings(steps=2, seed=4))
+    one = sample(model, scheduler(), conditions, SamplerSettings(steps=2, seed=4, window=3, window_scheme="continue"))
+    torch.testing.assert_close(one, plain, rtol=0, atol=0)
+
+
+def test_continuation_needs_an_i2v_model(tiny_model):
+    from realisdance.errors import InputError
+
+    dit = FrameLocalDiT(tiny_model("T2V"))
+    settings = SamplerSettings(steps=1, window=WINDOW, window_overlap=OVERLAP, window_scheme="continue")
+    with pytest.raises(InputError, match="I2V condition"):
+        sample(dit, scheduler(), conditions_for(dit), settings)
+
+
+def test_an_unknown_window_scheme_is_refused():
+    from realisdance.errors import InputError
+
+    with pytest.raises(InputError, match="average, continue"):
+        SamplerSettings(window_scheme="stitch")
+
+
+# -- resume --------------------------------------------------------------------------------------------------------
+
+
+class Interrupt(Exception):
+    pass
+
+
+@pytest.mark.parametrize("scheme", ["average", "continue"])
+def test_a_run_interrupted_mid_clip_resumes_to_the_uninterrupted_result(tiny_model, tmp_path, scheme):
+    from realisdance.pipeline.sampling_progress import SamplingProgress
+
+    model = tiny_model("I2V")
+    conditions = conditions_for(model)
+    settings = SamplerSettings(steps=3, seed=6, window=WINDOW, window_overlap=OVERLAP, window_scheme=scheme)
+    whole = sample(model, scheduler(), conditions, settings)
+    windows = len(WindowPlan(LATENT_FRAMES, WINDOW, OVERLAP).windows())
+    stop_at = 1 if scheme == "average" else 3 * (windows - 1) + 1  # mid-schedule / inside the last window
+    calls = []
+
+    def interrupt(index, total, latents):
+        calls.append(index)
+        if index == stop_at:
+            raise Interrupt
+
+    progress = SamplingProgress(tmp_path / "clip.mp4.progress.pt", interval_s=0, say=lambda text: None)
+    with pytest.raises(Interrupt):
+        sample(model, scheduler(), conditions, settings, callback=interrupt, progress=progress)
+    assert progress.path.is_file()
+    calls.clear()
+    resumed = sample(model, scheduler(), conditions, settings, callback=lambda *a: calls.append(a[0]),
+                     progress=progress)  # fmt: skip
+    torch.testing.assert_close(resumed, whole, rtol=0, atol=0)
+    if scheme == "average":
+        assert calls == [2]  # steps 0 and 1 were saved before the interrupt; only step 2 ran again
+    else:
+        assert calls == list(range(3 * (windows - 1), 3 * windows))  # only the last window ran again
+
+
+def test_progress_of_another_job_is_not_resumed(tiny_model, tmp_path):
+    from realisdance.pipeline.sampling_progress import SamplingProgress
+
+    model = tiny_model("I2V")
+    conditions = conditions_for(model)
+    settings = SamplerSettings(steps=2, seed=7, window=WINDOW, window_overlap=OVERLAP, window_scheme="continue")
+    said = []
+    progress = SamplingProgress(tmp_path / "p.pt", interval_s=0, say=said.append)
+
+    def stop(index, total, latents):
+        if index == 2:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        sample(model, scheduler(), conditions, settings, callback=stop, progress=progress)
+    other = SamplerSettings(steps=2, seed=8, window=WINDOW, window_overlap=OVERLAP, window_scheme="continue")
+    fresh = sample(model, scheduler(), conditions, other, progress=progress)
+    torch.testing.assert_close(fresh, sample(model, scheduler(), conditions, other), rtol=0, atol=0)
+    assert any("belongs to another job" in line for line in said)

@@ -7,13 +7,14 @@ float operations as the release), decodes, clamps to [-1, 1] and maps to [0, 1].
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import torch
 
 from ..errors import CheckpointError, InputError
 from .folders import component_dir, describe_config, read_json
+from .vae_streaming import StreamingDecoder, StreamingEncoder
 from .vae_tiling import VaeTiling, tiled_decode, tiled_encode
 from .wrapped import WrappedModule
 
@@ -122,6 +123,40 @@ class VideoVAE(WrappedModule):
             return tiled_decode(self.vae, raw, tiling).clamp_(-1.0, 1.0).add_(1.0).div_(2.0)
         video = self.vae.decode(raw, return_dict=False)[0].float()
         return (video.clamp(-1.0, 1.0) + 1.0) / 2.0
+
+    # -- a few frames at a time (long videos: the float video is never whole in memory) --
+
+    @torch.no_grad()
+    def encode_chunks(self, chunks: Iterable[torch.Tensor], tiling: VaeTiling | None = None) -> torch.Tensor:
+        """A video fed as chunks (B, 3, F_i, H, W) in [-1, 1], the first starting at frame 0, -> its normalised
+        latent on the CPU, float32; equal to ``encode`` of the whole video (same encoder calls, cache carried)."""
+        encoder = pieces = None
+        for chunk in chunks:
+            if encoder is None:
+                encoder = StreamingEncoder(self.vae, chunk.shape[-2], chunk.shape[-1], tiling)
+                pieces = []
+            pieces.append(self.normalize(encoder.encode(chunk)).cpu())
+        if encoder is None:
+            raise InputError("the video to encode has no frames")
+        encoder.finish()
+        return torch.cat(pieces, dim=2)
+
+    @torch.no_grad()
+    def decode_chunks(
+        self, latents: torch.Tensor, tiling: VaeTiling | None = None, latent_frames_per_chunk: int = 4
+    ) -> Iterator[torch.Tensor]:
+        """Normalised latent (1, 16, T, h, w) -> frames (F_i, H, W, 3) in [0, 1] on the CPU, a few latent frames'
+        worth at a time (for a writer that takes them as they come); together they equal ``decode``'s frames."""
+        if latents.ndim != 5 or latents.shape[1] != self.z_dim or latents.shape[0] != 1:
+            raise InputError(f"decode_chunks takes latents (1, {self.z_dim}, T, H, W), got {tuple(latents.shape)}")
+        decoder = StreamingDecoder(self.vae, latents.shape[-2], latents.shape[-1], tiling)
+        frames = latents.shape[2]
+        for start in range(0, frames, latent_frames_per_chunk):
+            stop = min(start + latent_frames_per_chunk, frames)
+            raw = self.denormalize(latents[:, :, start:stop].float())
+            video = decoder.decode(raw, last=stop == frames)
+            yield video.clamp_(-1.0, 1.0).add_(1.0).div_(2.0)[0].permute(1, 2, 3, 0).cpu()
+            del video
 
 
 # -- loading --------------------------------------------------------------------------------------------------

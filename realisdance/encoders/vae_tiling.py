@@ -20,6 +20,7 @@ import torch
 
 from ..errors import InputError
 from ..wan_constants import VAE_SPATIAL
+from .vae_streaming import StreamingDecoder, StreamingEncoder
 
 SPATIAL_FACTOR = VAE_SPATIAL  # tiles and overlaps are whole latent pixels
 MIN_TILE = 16  # two latent pixels: the smallest tile the encoder's stride-2 stages can still halve three times
@@ -93,31 +94,15 @@ def _ramp_weights(spans: list[tuple[int, int]], scale: int) -> list[torch.Tensor
     return weights
 
 
-def _tiles(height: int, width: int, tiling: VaeTiling, scale: int):
-    """Yield (latent y slice, latent x slice, scaled y slice, scaled x slice, 2-D float32 weight) per tile."""
+def tile_weights(height: int, width: int, tiling: VaeTiling, scale: int):
+    """Yield ((y, h), (x, w), 2-D float32 weight) per tile of a ``height`` x ``width`` latent grid; spans are in
+    latent pixels and the weight covers the tile at ``scale`` output pixels per latent pixel."""
     rows = tile_spans(height, tiling.latent_tile, tiling.latent_overlap)
     cols = tile_spans(width, tiling.latent_tile, tiling.latent_overlap)
     row_weights, col_weights = _ramp_weights(rows, scale), _ramp_weights(cols, scale)
-    for (y, h), wy in zip(rows, row_weights, strict=True):
-        for (x, w), wx in zip(cols, col_weights, strict=True):
-            yield (
-                slice(y, y + h),
-                slice(x, x + w),
-                slice(y * scale, (y + h) * scale),
-                slice(x * scale, (x + w) * scale),
-                (wy[:, None] * wx[None, :]).float(),
-            )
-
-
-def _causal_conv_count(module: torch.nn.Module) -> int:
-    from diffusers.models.autoencoders.autoencoder_kl_wan import WanCausalConv3d
-
-    return sum(isinstance(m, WanCausalConv3d) for m in module.modules())
-
-
-def _check_wan21(vae) -> None:
-    if getattr(vae.config, "patch_size", None) is not None:
-        raise InputError("tiled VAE decoding supports the Wan 2.1 VAE only (this VAE is patchified, like Wan 2.2)")
+    for row, wy in zip(rows, row_weights, strict=True):
+        for col, wx in zip(cols, col_weights, strict=True):
+            yield row, col, (wy[:, None] * wx[None, :]).float()
 
 
 # -- decode / encode -------------------------------------------------------------------------------------------
@@ -130,28 +115,8 @@ def tiled_decode(vae, raw: torch.Tensor, tiling: VaeTiling) -> torch.Tensor:
     Each tile runs the decoder causally, one latent frame at a time, with its own feature cache (as diffusers'
     untiled decode does for the whole frame); its output is weighted and added into the result in place.
     """
-    _check_wan21(vae)
-    batch, _, frames, height, width = raw.shape
-    device = raw.device
-    scale = SPATIAL_FACTOR
-    out_frames = 1 + 4 * (frames - 1)
-    video = torch.zeros(batch, 3, out_frames, height * scale, width * scale, dtype=torch.float32, device=device)
-    total = torch.zeros(height * scale, width * scale, dtype=torch.float32, device=device)
-    conv_count = _causal_conv_count(vae.decoder)
-    for ly, lx, py, px, weight in _tiles(height, width, tiling, scale):
-        weight = weight.to(device)
-        total[py, px] += weight
-        cache = [None] * conv_count
-        start = 0
-        for index in range(frames):
-            chunk = vae.post_quant_conv(raw[:, :, index : index + 1, ly, lx])
-            decoded = vae.decoder(chunk, feat_cache=cache, feat_idx=[0], first_chunk=index == 0)
-            stop = start + decoded.shape[2]
-            video[:, :, start:stop, py, px].addcmul_(decoded.float(), weight)
-            start = stop
-            del chunk, decoded
-        del cache
-    return video.div_(total)
+    decoder = StreamingDecoder(vae, raw.shape[-2], raw.shape[-1], tiling)
+    return decoder.decode(raw, last=True)
 
 
 @torch.no_grad()
@@ -161,29 +126,10 @@ def tiled_encode(vae, video: torch.Tensor, tiling: VaeTiling) -> torch.Tensor:
     Tiles are cut in pixels and blended in latent space; frames go through the encoder causally (the first alone,
     then groups of 4) with a feature cache per tile, as in diffusers' untiled encode.
     """
-    _check_wan21(vae)
-    batch, _, frames, height, width = video.shape
-    scale = SPATIAL_FACTOR
-    latent_h, latent_w = height // scale, width // scale
-    z_dim = int(vae.config.z_dim)
-    chunks = [(0, 1)] + [(1 + 4 * k, 5 + 4 * k) for k in range((frames - 1) // 4)]
-    latent = torch.zeros(batch, z_dim, len(chunks), latent_h, latent_w, dtype=torch.float32, device=video.device)
-    total = torch.zeros(latent_h, latent_w, dtype=torch.float32, device=video.device)
-    conv_count = _causal_conv_count(vae.encoder)
-    # Weights on the latent grid (scale 1): the blend happens between latent tiles.
-    for ly, lx, _, _, weight in _tiles(latent_h, latent_w, tiling, 1):
-        weight = weight.to(video.device)
-        total[ly, lx] += weight
-        pixel_y = slice(ly.start * scale, ly.stop * scale)
-        pixel_x = slice(lx.start * scale, lx.stop * scale)
-        cache = [None] * conv_count
-        for index, (first, stop) in enumerate(chunks):
-            encoded = vae.encoder(video[:, :, first:stop, pixel_y, pixel_x], feat_cache=cache, feat_idx=[0])
-            mean = vae.quant_conv(encoded)[:, :z_dim]
-            latent[:, :, index : index + 1, ly, lx].addcmul_(mean.float(), weight)
-            del encoded, mean
-        del cache
-    return latent.div_(total)
+    encoder = StreamingEncoder(vae, video.shape[-2], video.shape[-1], tiling)
+    latent = encoder.encode(video, last=True)
+    encoder.finish()
+    return latent
 
 
 # -- memory planning -------------------------------------------------------------------------------------------

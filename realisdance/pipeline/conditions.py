@@ -86,6 +86,24 @@ class Conditions:
                 f"({signature}). Build the conditions again with this model connected."
             )
 
+    def for_window(self, frames: range, known=None) -> Conditions:
+        """The conditions of the latent frames ``frames`` sampled as a clip of their own (a window of a long video):
+        their pose frames, and the grey video's first frames (as a causal VAE encodes a window-long grey clip).
+
+        ``known`` (1, 16, k, h, w): clean latents of the window's first k frames (a finished neighbour's), given to
+        the model the way Wan's I2V conditions on known frames: mask channels 1 and the latent in the condition.
+        """
+        pose = self.pose[:, :, frames.start : frames.stop]
+        image_condition = self.image_condition
+        if image_condition is not None:
+            image_condition = image_condition[:, :, : len(frames)]
+            if known is not None:
+                image_condition = image_condition.clone()
+                count = known.shape[2]
+                image_condition[:, :I2V_MASK_CHANNELS, :count] = 1.0
+                image_condition[:, I2V_MASK_CHANNELS:, :count] = known.to(image_condition)
+        return replace(self, pose=pose, image_condition=image_condition, num_frames=4 * (len(frames) - 1) + 1)
+
     def to(self, device, dtype=None) -> Conditions:
         def move(x):
             return None if x is None else x.to(device=device, dtype=dtype or x.dtype)
@@ -107,8 +125,16 @@ def _encode(vae, video: torch.Tensor, tiling) -> torch.Tensor:
     return vae.encode(video) if tiling is None else vae.encode(video, tiling=tiling)
 
 
-def pose_latents(vae, streams: list[torch.Tensor], signature: ModelSignature, tiling=None) -> torch.Tensor:
-    """Normalised VAE latents of each pose video (3, F, H, W in [-1, 1]), concatenated on channels in order."""
+def _encode_pose(vae, stream, tiling) -> torch.Tensor:
+    if isinstance(stream, torch.Tensor):
+        return _encode(vae, stream.unsqueeze(0), tiling)
+    # A ``PoseFrames`` (a long clip): read and encoded a chunk at a time, never whole in memory.
+    return vae.encode_chunks(stream.chunks(), tiling)
+
+
+def pose_latents(vae, streams: list, signature: ModelSignature, tiling=None) -> torch.Tensor:
+    """Normalised VAE latents of each pose video (3, F, H, W in [-1, 1], or ``PoseFrames`` read chunk by chunk),
+    concatenated on channels in order."""
     if len(streams) != signature.pose_streams:
         names = "SMPL-CS + hands" + (" + DWPose" if signature.pose_streams == 3 else "")
         raise InputError(
@@ -117,7 +143,7 @@ def pose_latents(vae, streams: list[torch.Tensor], signature: ModelSignature, ti
     shapes = {tuple(s.shape) for s in streams}
     if len(shapes) != 1:
         raise InputError(f"the pose videos must have the same frame count and size, got shapes {sorted(shapes)}")
-    return torch.cat([_encode(vae, s.unsqueeze(0), tiling) for s in streams], dim=1)
+    return torch.cat([_encode_pose(vae, s, tiling) for s in streams], dim=1)
 
 
 def grey_video_condition(vae, num_frames: int, height: int, width: int, tiling=None) -> torch.Tensor:
@@ -136,11 +162,14 @@ def build_conditions(
     clip_encoder=None,
     dwpose: torch.Tensor | None = None,
     tiling=None,
+    grey_frames: int | None = None,
 ) -> Conditions:
     """All DiT conditions from preprocessed inputs (``PreparedInputs``) and text embeddings (1, 512, D).
 
     ``tiling`` (a ``VaeTiling``) encodes the pose and grey videos in spatial tiles, to fit a smaller device; the
-    one-frame reference images are always encoded whole.
+    one-frame reference images are always encoded whole. ``grey_frames`` (video frames, 4k+1) shortens the grey
+    video's latent for windowed sampling, which only ever reads one window's worth from its start (the causal VAE
+    makes a short grey video's latent exactly the first frames of a long one's).
     """
     if text.shape[-1] != signature.text_dim or negative_text.shape[-1] != signature.text_dim:
         raise InputError(
@@ -154,7 +183,8 @@ def build_conditions(
     if signature.is_i2v:
         if clip_encoder is None:
             raise InputError("this I2V model needs the CLIP vision encoder (image_encoder/) for the reference image")
-        image_condition = grey_video_condition(vae, prepared.num_frames, prepared.height, prepared.width, tiling)
+        frames = prepared.num_frames if grey_frames is None else min(grey_frames, prepared.num_frames)
+        image_condition = grey_video_condition(vae, frames, prepared.height, prepared.width, tiling)
         raw = prepared.reference_raw.unsqueeze(0)
         clip_positive = clip_encoder.encode(raw)
         clip_negative = clip_encoder.encode(torch.zeros_like(raw))

@@ -378,30 +378,77 @@ def _open_pose_source(source: VideoSource, what: str, fps: float | None) -> _Pos
     )
 
 
-def _load_condition(source: _PoseSource, indices: Sequence[int], size: tuple[int, int] | None) -> torch.Tensor:
-    """(3, F, H, W) float [-1, 1] of the chosen frames; each distinct frame is converted and resized once.
+def _iter_condition(
+    source: _PoseSource, indices: Sequence[int], size: tuple[int, int] | None
+) -> Iterator[torch.Tensor]:
+    """(3, H, W) float [-1, 1] for each of ``indices`` in order, reading the source once, front to back.
 
-    Working frame by frame keeps memory at the output size (a 1080p clip in float32 would take 2 GB); the result is
-    bit-identical to resizing the whole clip at once.
+    ``indices`` never go backwards (``frame_indices`` rounds a linspace), so each distinct source frame is decoded,
+    converted and resized once and shown as many times as it is picked (a stretched clip repeats frames).
+    Working frame by frame keeps memory at the output size (a 1080p clip in float32 would take 2 GB); the frames
+    are bit-identical to resizing the whole clip at once.
     """
-    positions: dict[int, list[int]] = {}  # source frame -> output frames that show it (several when stretched)
-    for position, index in enumerate(indices):
-        positions.setdefault(index, []).append(position)
-    video: torch.Tensor | None = None
-    for index, frame in source.read(positions):
+    if any(later < earlier for earlier, later in zip(indices, indices[1:], strict=False)):
+        raise InputError(f"frames of the {source.label} must be picked in order")
+    repeats: dict[int, int] = {}
+    for index in indices:
+        repeats[index] = repeats.get(index, 0) + 1
+    for index, frame in source.read(repeats):
         pixels = _as_rgb(_as_tensor(frame), source.label)
         # HWC -> CHW as a view, like the release's permute; the bicubic result does not depend on the layout.
         signed = pixels_to_signed(pixels, source.label).permute(2, 0, 1)
         if size is not None:
             signed = _resize_crop_frame(signed, *size)
+        for _ in range(repeats[index]):
+            yield signed
+
+
+def _load_condition(source: _PoseSource, indices: Sequence[int], size: tuple[int, int] | None) -> torch.Tensor:
+    """(3, F, H, W) float [-1, 1] of the chosen frames (see ``_iter_condition``)."""
+    video: torch.Tensor | None = None
+    for position, signed in enumerate(_iter_condition(source, indices, size)):
         if video is None:
             # Filled in place rather than stacked: stacking would hold the clip twice (2 x 573 MB at 576x1024).
             video = torch.empty((3, len(indices), *signed.shape[-2:]), dtype=torch.float32)
-        for position in positions[index]:
-            video[:, position].copy_(signed)
+        video[:, position].copy_(signed)
     if video is None:
         raise InputError(f"No frames were read from the {source.label}; pass a video with at least one frame.")
     return video
+
+
+POSE_CHUNK_FRAMES = 16  # frames read per chunk of a streamed pose video (4 encoder calls)
+
+
+@dataclass(frozen=True)
+class PoseFrames:
+    """A pose video read only when it is encoded, a chunk at a time, for clips longer than one window: the float
+    video (3.4 GB for 481 frames at 576x1024) is never whole in memory. ``shape`` is that of the loaded video."""
+
+    source: _PoseSource
+    indices: list[int]
+    size: tuple[int, int]
+    what: str
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        return (3, len(self.indices), *self.size)
+
+    def chunks(self, frames_per_chunk: int = POSE_CHUNK_FRAMES) -> Iterator[torch.Tensor]:
+        """(1, 3, n, H, W) float32 chunks in order, each checked for NaN / infinity as it is read."""
+        buffer: list[torch.Tensor] = []
+        read = 0
+        for signed in _iter_condition(self.source, self.indices, self.size):
+            buffer.append(signed)
+            read += 1
+            if len(buffer) == frames_per_chunk or read == len(self.indices):
+                chunk = torch.stack(buffer, dim=1).unsqueeze(0)
+                buffer = []
+                yield check_finite(chunk, self.what)
+        if read != len(self.indices):
+            raise InputError(f"the {self.source.label} gave {read} of the {len(self.indices)} frames it was asked for")
+
+    def load(self) -> torch.Tensor:
+        return _load_condition(self.source, self.indices, self.size)
 
 
 def load_pose_video(
@@ -426,8 +473,8 @@ def load_pose_video(
 class PreparedPoses:
     """Both pose conditions, ready for the VAE: (3, num_frames, height, width) float32 in [-1, 1] each."""
 
-    smpl: torch.Tensor
-    hamer: torch.Tensor
+    smpl: torch.Tensor | PoseFrames
+    hamer: torch.Tensor | PoseFrames
     height: int
     width: int
     num_frames: int
@@ -477,11 +524,17 @@ def _plan_pose_pair(
     return _PosePlan(smpl_source, hamer_source, height, width, indices)
 
 
-def _load_pose_pair(plan: _PosePlan, num_frames: int) -> PreparedPoses:
+def _load_pose_pair(plan: _PosePlan, num_frames: int, stream: bool = False) -> PreparedPoses:
     size = (plan.height, plan.width)
+    if stream:
+        smpl = PoseFrames(plan.smpl, plan.indices, size, "SMPL-CS pose video")
+        hamer = PoseFrames(plan.hamer, plan.indices, size, "hand pose video")
+    else:
+        smpl = check_finite(_load_condition(plan.smpl, plan.indices, size), "SMPL-CS pose video")
+        hamer = check_finite(_load_condition(plan.hamer, plan.indices, size), "hand pose video")
     return PreparedPoses(
-        smpl=_load_condition(plan.smpl, plan.indices, size),
-        hamer=_load_condition(plan.hamer, plan.indices, size),
+        smpl=smpl,
+        hamer=hamer,
         height=plan.height,
         width=plan.width,
         num_frames=num_frames,
@@ -519,14 +572,15 @@ class PreparedInputs:
 
     - ``reference``: (3, Hr, Wr) for the VAE, the reference at about height*width pixels and its own aspect ratio;
     - ``reference_raw``: (3, H0, W0) the reference at its file size, for CLIP (the release resizes it only to 224);
-    - ``smpl`` / ``hamer``: (3, num_frames, height, width);
+    - ``smpl`` / ``hamer``: (3, num_frames, height, width), or ``PoseFrames`` read chunk by chunk when encoded
+      (``prepare_inputs(stream_poses=True)``, for clips longer than one window);
     all float32 in [-1, 1] (resized ones slightly beyond, as bicubic overshoots and nothing clamps).
     """
 
     reference: torch.Tensor
     reference_raw: torch.Tensor
-    smpl: torch.Tensor
-    hamer: torch.Tensor
+    smpl: torch.Tensor | PoseFrames
+    hamer: torch.Tensor | PoseFrames
     height: int
     width: int
     num_frames: int
@@ -558,6 +612,7 @@ def prepare_inputs(
     num_frames: int = DEFAULT_NUM_FRAMES,
     max_area: int = DEFAULT_MAX_AREA,
     pose_fps: float | None = None,
+    stream_poses: bool = False,
 ) -> PreparedInputs:
     """The release's whole preprocessing: reference image + SMPL + HaMeR -> ``PreparedInputs``.
 
@@ -565,13 +620,13 @@ def prepare_inputs(
     ``pose_fps`` is the frame rate of pose frames; None takes them as already at 16 fps (the first ``num_frames``
     are used, or all of them stretched when fewer). Pose files always use their stored rate. Pose videos are
     checked and the reference is read before any video is decoded, so a bad input fails in well under a second.
+    ``stream_poses`` leaves the pose videos unread (``PoseFrames``): the VAE reads them chunk by chunk as it
+    encodes them, for long clips.
     """
     check_max_area(max_area)
     plan = _plan_pose_pair(smpl_video, hamer_video, num_frames, max_area, pose_fps)
     reference_raw = check_finite(load_reference_image(ref_image), "reference image")
-    poses = _load_pose_pair(plan, num_frames)
-    check_finite(poses.smpl, "SMPL-CS pose video")
-    check_finite(poses.hamer, "hand pose video")
+    poses = _load_pose_pair(plan, num_frames, stream=stream_poses)
     reference = resize_to_area(reference_raw, poses.height * poses.width)
     return PreparedInputs(
         reference=reference,

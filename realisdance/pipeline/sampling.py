@@ -12,6 +12,8 @@ from ..caching import StepCache
 from ..encoders.scheduler import model_timestep, set_release_timesteps
 from ..errors import InputError
 from .conditions import Branch, Conditions
+from .sampling_progress import SamplingProgress, job_fingerprint
+from .window_sampling import DEFAULT_SCHEME, SCHEMES, WindowRun, sample_averaged, sample_continued
 from .windows import DEFAULT_OVERLAP, WindowPlan
 
 # Called after every step with (step index from 0, total steps, current latents); it may raise to cancel.
@@ -31,6 +33,13 @@ class SamplerSettings:
     # whole clip, as the release runs it.
     window: int | None = None
     window_overlap: int = DEFAULT_OVERLAP
+    # How windows make one clip (pipeline/window_sampling.py): "average" blends every window's velocity at every
+    # step; "continue" samples window after window, each conditioned on the previous one's last frames.
+    window_scheme: str = DEFAULT_SCHEME
+
+    def __post_init__(self) -> None:
+        if self.window_scheme not in SCHEMES:
+            raise InputError(f"the window scheme must be one of {', '.join(SCHEMES)}; got {self.window_scheme!r}")
 
 
 def schedule_span(steps: int, denoise: float) -> tuple[int, int]:
@@ -50,9 +59,8 @@ def initial_noise(shape, seed: int | None = None, generator: torch.Generator | N
     return torch.randn(tuple(shape), generator=generator, dtype=torch.float32, device=generator.device)
 
 
-def _velocity(transformer, latents, timestep, conditions: Conditions, branch: Branch, frames=None) -> torch.Tensor:
-    """The DiT's velocity for ``latents``, which are the latent frames ``frames`` (a range) of the clip, or all."""
-    pose = conditions.pose if frames is None else conditions.pose[:, :, frames.start : frames.stop]
+def _velocity(transformer, latents, timestep, conditions: Conditions, branch: Branch) -> torch.Tensor:
+    """The DiT's velocity for ``latents`` (the clip, or a window with its own ``Conditions.for_window``)."""
     hidden = latents
     if conditions.image_condition is not None:
         # The grey video's latent: a causal VAE gives a window-long grey clip exactly the clip's first frames.
@@ -63,7 +71,7 @@ def _velocity(transformer, latents, timestep, conditions: Conditions, branch: Br
         timestep,
         branch.text,
         branch.clip,
-        add_cond=pose,
+        add_cond=conditions.pose,
         attn_cond=branch.reference,
         return_dict=False,
     )[0]
@@ -73,32 +81,12 @@ def _guided_velocity(transformer, latents, model_t, conditions, guidance, step_c
     """CFG as the release does it: conditional pass first, then the unconditional one (both unbatched)."""
     name = "" if frames is None else f"/{frames.start}"  # a step cache keeps one state per branch and window
     with _branch(step_cache, "cond" + name, index):
-        velocity = _velocity(transformer, latents, model_t, conditions, conditions.positive, frames)
+        velocity = _velocity(transformer, latents, model_t, conditions, conditions.positive)
     if guidance > 1.0:
         with _branch(step_cache, "uncond" + name, index):
-            unconditional = _velocity(transformer, latents, model_t, conditions, conditions.negative, frames)
+            unconditional = _velocity(transformer, latents, model_t, conditions, conditions.negative)
         velocity = unconditional + guidance * (velocity - unconditional)
     return velocity
-
-
-def _blend_windows(plan: WindowPlan, device) -> list[tuple[range, torch.Tensor]]:
-    """Each window's latent frames and its blend weights over them, shaped to multiply a (B, C, T, h, w) slice."""
-    weights = plan.weights().to(device=device, dtype=torch.float32)
-    return [
-        (frames, weights[number, frames.start : frames.stop].view(1, 1, -1, 1, 1))
-        for number, frames in enumerate(plan.windows())
-    ]
-
-
-def _windowed_velocity(transformer, latents, model_t, conditions, guidance, step_cache, index, windows):
-    """Every window's guided velocity, blended with its weights (which sum to one on every frame)."""
-    blended = torch.zeros_like(latents)
-    for frames, weights in windows:
-        span = slice(frames.start, frames.stop)
-        velocity = _guided_velocity(transformer, latents[:, :, span], model_t, conditions, guidance, step_cache,
-                                    index, frames)  # fmt: skip
-        blended[:, :, span] += velocity.float() * weights
-    return blended
 
 
 def sample(
@@ -112,6 +100,7 @@ def sample(
     init_latents: torch.Tensor | None = None,
     on_denoised: StepCallback | None = None,
     step_cache: StepCache | None = None,
+    progress: SamplingProgress | None = None,
 ) -> torch.Tensor:
     """Denoise from noise (or from the given initial ``latents``) to the normalised video latent, fp32.
 
@@ -123,6 +112,11 @@ def sample(
     (what progress previews show: the current latent is still mostly noise early on); called before ``callback``.
     ``step_cache`` (``realisdance.caching``) is attached for this run and told each forward's branch and step; its
     counts say afterwards how many forwards it skipped.
+
+    A clip longer than ``settings.window`` latent frames is sampled in windows (``window_sampling.py``): its
+    latents stay on the CPU, ``callback`` / ``on_denoised`` get the whole clip (averaged scheme) or the current
+    window (continuation, with the step counted over all windows), and ``progress`` (a ``SamplingProgress``)
+    keeps what is finished so a rerun of the same job resumes.
     """
     conditions.check_for(transformer)
     total_steps, first_step = schedule_span(settings.steps, settings.denoise)
@@ -141,6 +135,11 @@ def sample(
             f"the start latent has shape {tuple(init_latents.shape)} but these conditions need {shape}: it must come "
             "from a video of the same size and frame count."
         )
+    if settings.window is not None and shape[2] > settings.window:
+        return _sample_in_windows(
+            transformer, scheduler, conditions, settings, latents, init_latents, device, step_cache, callback,
+            on_denoised, progress,
+        )  # fmt: skip
     latents = latents.to(device=device, dtype=torch.float32)
     conditions = conditions.to(device)
 
@@ -151,23 +150,15 @@ def sample(
     if init_latents is not None:
         sigma = float(scheduler.sigmas[first_step])
         latents = sigma * latents + (1.0 - sigma) * init_latents.to(device=device, dtype=torch.float32)
-    windows = None  # a clip of one window samples exactly as without windows
-    if settings.window is not None and shape[2] > settings.window:
-        windows = _blend_windows(WindowPlan(shape[2], settings.window, settings.window_overlap), device)
     if step_cache is not None:
         step_cache.attach(transformer)
     try:
         for index, t in enumerate(timesteps):
             model_t = model_timestep(scheduler, t, batch_size=latents.shape[0]).to(device)
             with torch.no_grad():
-                if windows is None:
-                    velocity = _guided_velocity(
-                        transformer, latents, model_t, conditions, settings.guidance, step_cache, index
-                    )
-                else:
-                    velocity = _windowed_velocity(
-                        transformer, latents, model_t, conditions, settings.guidance, step_cache, index, windows
-                    )
+                velocity = _guided_velocity(
+                    transformer, latents, model_t, conditions, settings.guidance, step_cache, index
+                )
             if on_denoised is not None:
                 sigma = float(scheduler.sigmas[first_step + index])
                 on_denoised(index, len(timesteps), latents - sigma * velocity.float())
@@ -178,6 +169,33 @@ def sample(
         if step_cache is not None:
             step_cache.detach(transformer)
     return latents
+
+
+def _sample_in_windows(
+    transformer, scheduler, conditions, settings, noise, init_latents, device, step_cache, callback, on_denoised,
+    progress,
+) -> torch.Tensor:  # fmt: skip
+    """A clip longer than one window: its latents on the CPU, one window at a time on the device."""
+    if noise.shape[0] != 1:
+        raise InputError(f"windowed sampling makes one video at a time; got a batch of {noise.shape[0]}")
+    noise = noise.to(device="cpu", dtype=torch.float32)
+    init = None if init_latents is None else init_latents.to(device="cpu", dtype=torch.float32)
+    conditions = conditions.to("cpu")
+    total_steps, first_step = schedule_span(settings.steps, settings.denoise)
+    fingerprint = job_fingerprint(conditions, settings, scheduler, noise, init) if progress is not None else ""
+    run = WindowRun(
+        transformer, scheduler, _guided_velocity, settings.guidance, total_steps, first_step, device, step_cache,
+        callback, on_denoised, progress, fingerprint,
+    )  # fmt: skip
+    plan = WindowPlan(noise.shape[2], settings.window, settings.window_overlap)
+    scheme = sample_averaged if settings.window_scheme == "average" else sample_continued
+    if step_cache is not None:
+        step_cache.attach(transformer)
+    try:
+        return scheme(run, conditions, plan, noise, init)
+    finally:
+        if step_cache is not None:
+            step_cache.detach(transformer)
 
 
 def _branch(step_cache: StepCache | None, name: str, step: int):
