@@ -148,9 +148,9 @@ def test_continuation_conditions_each_window_on_the_previous_ones_finished_frame
     weights = plan.weights().float()
     expected = torch.zeros_like(result)
     for number, frames in enumerate(windows):
-        expected[:, :, frames.start : frames.stop] += (
-            finished[number] * weights[number, frames.start : frames.stop].view(1, 1, -1, 1, 1)
-        )
+        expected[:, :, frames.start : frames.stop] += finished[number] * weights[
+            number, frames.start : frames.stop
+        ].view(1, 1, -1, 1, 1)
     torch.testing.assert_close(result, expected)
 
 
