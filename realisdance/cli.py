@@ -26,6 +26,7 @@ from .decode_stage import (
 from .errors import InputError, RealisDanceError
 from .latents_file import OUTPUT_FPS, latents_path_for, save_latents
 from .output_paths import OutputClaim, check_output
+from .pipeline.window_sampling import DEFAULT_SCHEME, SCHEMES
 from .pipeline.windows import DEFAULT_OVERLAP_FRAMES, DEFAULT_WINDOW_FRAMES, check_window, latent_frames_of
 from .pose_command import OUTPUTS, add_pose_arguments, check_pose_arguments, make_pose_videos
 from .release_folder import check_release_folder
@@ -77,6 +78,11 @@ def _add_run_options(parser: argparse.ArgumentParser, defaults: dict | None = No
     parser.add_argument(
         "--window-overlap", type=int, default=DEFAULT_OVERLAP_FRAMES,
         help="frames (a multiple of 4) consecutive windows share at least",
+    )  # fmt: skip
+    parser.add_argument(
+        "--window-scheme", choices=SCHEMES, default=DEFAULT_SCHEME,
+        help="average: every window's prediction blended at every step; continue: window after window, each "
+        "conditioned on the previous one's last frames (docs/long-video.md compares them)",
     )  # fmt: skip
     parser.add_argument("--max-area", type=int, default=defaults.get("max_area", 768 * 768), help="pixels")
     parser.add_argument("--dtype", default=None, help="auto, bf16, fp16, fp32, fp8_e4m3fn, fp8_e5m2")
@@ -251,7 +257,11 @@ def run_jobs(pipeline, jobs: list[Job], args, model=None) -> None:
 
     windows = {"window": None}
     if args.window:
-        windows = {"window": latent_frames_of(args.window), "window_overlap": args.window_overlap // 4}
+        windows = {
+            "window": latent_frames_of(args.window),
+            "window_overlap": args.window_overlap // 4,
+            "window_scheme": args.window_scheme,
+        }
     settings = SamplerSettings(steps=args.steps, guidance=args.cfg, seed=args.seed, **windows)
     for job in jobs:
         with OutputClaim(job.out):
@@ -267,29 +277,51 @@ def run_job(pipeline, job: Job, args, settings, model) -> None:
     from .encoders.chunk_hooks import condition_encode_chunks
     from .memory.device import is_out_of_memory
     from .pipeline.preprocess import prepare_inputs
-    from .video import write_video
+    from .pipeline.sampling_progress import SamplingProgress, progress_path_for
+    from .pipeline.windows import WindowPlan
+    from .video import each_frame, write_video
 
     start = time.perf_counter()
-    prepared = prepare_inputs(job.ref, job.smpl, job.hamer, num_frames=job_frames(args, job), max_area=args.max_area)
+    frames = job_frames(args, job)
+    # A clip longer than one window: poses read a chunk at a time, the grey condition one window long, progress
+    # kept for a resume, and (like every clip) the decode streamed to the file.
+    windowed = settings.window is not None and latent_frames_of(frames) > settings.window
+    prepared = prepare_inputs(job.ref, job.smpl, job.hamer, num_frames=frames, max_area=args.max_area,
+                              stream_poses=windowed)  # fmt: skip
     print(f"{job.ref.name}: {prepared.num_frames} frames at {prepared.width}x{prepared.height}")
+    plan = None
+    if windowed:
+        plan = WindowPlan(latent_frames_of(frames), settings.window, settings.window_overlap)
+        print(f"sampling in windows ({settings.window_scheme}): {plan.describe()}")
     streams = pipeline.transformer.config.add_cond_in_dim // 16
-    with vae_progress(pipeline.vae, "encoding", condition_encode_chunks(prepared.num_frames, streams)):
-        conditions = pipeline.build_conditions(prepared, job.prompt, args.negative_prompt)
+    grey_frames = args.window if windowed else None
+    encodes = condition_encode_chunks(prepared.num_frames, streams, grey_frames)
+    with vae_progress(pipeline.vae, "encoding", encodes):
+        conditions = pipeline.build_conditions(prepared, job.prompt, args.negative_prompt, grey_frames=grey_frames)
     step_cache = make_step_cache(cache_settings(args), settings.steps)
+    progress = SamplingProgress(progress_path_for(job.out)) if windowed else None
+    if progress is not None:
+        PROGRESS.resumable.append(progress.path)
     step_times = [time.perf_counter()]
 
     def step_done(index, total, latents) -> None:
         step_times.append(time.perf_counter())
         bar.update(1)
 
+    one_by_one = plan is not None and settings.window_scheme == "continue"  # each window runs every step
+    steps = settings.steps * (len(plan.windows()) if one_by_one else 1)
     try:
-        with tqdm(total=settings.steps, desc="sampling", unit="step") as bar:
-            latents = pipeline.sample(conditions, settings, callback=step_done, step_cache=step_cache)
+        with tqdm(total=steps, desc="sampling", unit="step") as bar:
+            latents = pipeline.sample(conditions, settings, callback=step_done, step_cache=step_cache,
+                                      progress=progress)  # fmt: skip
     except RuntimeError as error:  # the pipeline has already sent streamed blocks home and emptied the cache
         if not is_out_of_memory(error):
             raise
         raise InputError(sampling_out_of_memory_advice(pipeline.memory_plan)) from None
     latents_path = keep_latents(latents, latents_path_for(job.out))
+    if progress is not None:
+        progress.clear()  # everything it held is in the latents file now
+        PROGRESS.resumable.remove(progress.path)
     if step_cache is not None:
         print(step_cache.describe())
     if args.compile and len(step_times) > 2:
@@ -302,12 +334,12 @@ def run_job(pipeline, job: Job, args, settings, model) -> None:
             f"sampling produced NaN or infinite latents (kept at {latents_path}); the weights or the inputs are "
             "damaged: check the model files (download them again) and the input images."
         )
-    plan = pipeline.memory_plan
-    retry = RetryDecode(model or args.model, latents_path, job.out, None if plan is None else plan.vae_tiling)
+    memory = pipeline.memory_plan
+    retry = RetryDecode(model or args.model, latents_path, job.out, None if memory is None else memory.vae_tiling)
+    print(f"decoding and writing {job.out} ({4 * (latents.shape[2] - 1) + 1} frames)")
     with vae_progress(pipeline.vae, "decoding", latents.shape[2]):
-        frames = decode_or_advise(pipeline.decode, latents, retry)
-    print(f"writing {job.out} ({frames.shape[0]} frames)")
-    write_video(job.out, frames, fps=OUTPUT_FPS)
+        decode_or_advise(lambda saved: write_video(job.out, each_frame(pipeline.decode_chunks(saved)), fps=OUTPUT_FPS),
+                         latents, retry)  # fmt: skip
     print(f"wrote {job.out} ({time.perf_counter() - start:.1f} s); latents in {latents_path}")
 
 
@@ -335,6 +367,7 @@ class RunProgress:
     """What this process has kept so far, for the message when it is interrupted."""
 
     kept: list = field(default_factory=list)
+    resumable: list = field(default_factory=list)  # progress files of long samplings a rerun resumes from
 
 
 PROGRESS = RunProgress()
@@ -587,6 +620,7 @@ def main(argv: list[str] | None = None) -> int:
     args._argv = list(sys.argv[1:] if argv is None else argv)  # batch workers rerun the command on a share of clips
     apply_fast_preset(args)
     PROGRESS.kept.clear()
+    PROGRESS.resumable.clear()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
@@ -620,5 +654,9 @@ def main(argv: list[str] | None = None) -> int:
         kept = ", ".join(str(path) for path in PROGRESS.kept)
         print("interrupted; no partial file was left" + (f"; sampled latents kept: {kept}" if kept else ""),
               file=sys.stderr)  # fmt: skip
+        for path in PROGRESS.resumable:
+            if path.is_file():
+                print(f"finished sampling work is kept in {path}: run the same command again to resume from it",
+                      file=sys.stderr)  # fmt: skip
         return 130
     return 0

@@ -59,12 +59,12 @@ def decode_or_advise(decode, latents, retry: RetryDecode):
 def decode_command(args, device: str) -> None:
     """``decode``: saved latents -> mp4 with the planned (or given) VAE tiling, written atomically."""
     from .encoders import load_vae
+    from .encoders.vae_streaming import DECODE_CHUNK
     from .memory.device import free_device_bytes
     from .memory.vae_stage import decode_tiling
     from .memory.weights import module_bytes
-    from .pipeline.api import decode_frames
     from .run_options import memory_options
-    from .video import write_video
+    from .video import each_frame, write_video
 
     saved = load_latents(args.latents)  # a wrong file is refused before the VAE is loaded
     out = args.out or _decoded_video_path(args.latents)
@@ -76,15 +76,19 @@ def decode_command(args, device: str) -> None:
     if args.vae_tile is None:
         free = budget if budget is not None else free_device_bytes(device)
         weight_bytes = module_bytes(vae.module)
-        planned = decode_tiling(free, weight_bytes, tuple(saved.latents.shape), vae.dtype)
+        batch, channels, frames, height, width = saved.latents.shape  # decoded DECODE_CHUNK latent frames at a time
+        planned = decode_tiling(
+            free, weight_bytes, (batch, channels, min(frames, DECODE_CHUNK), height, width), vae.dtype
+        )
     tiling = options.vae_tiling_for(planned)
     tiles = "untiled" if tiling is None else f"tiles {tiling.tile} px, overlap {tiling.overlap} px"
     print(f"decoding {saved.describe()} on {device} (VAE {tiles})")
     start = time.perf_counter()
     vae.to(device)
     retry = RetryDecode(args.model, args.latents, out, tiling)
-    frames = decode_or_advise(lambda latents: decode_frames(vae, latents, tiling), saved.latents, retry)
-    write_video(out, frames, fps=saved.fps)
+    # Streamed: each few latent frames are decoded and written before the next, never the whole video in memory.
+    decode_or_advise(lambda latents: write_video(out, each_frame(vae.decode_chunks(latents, tiling)), fps=saved.fps),
+                     saved.latents, retry)  # fmt: skip
     print(f"wrote {out} ({time.perf_counter() - start:.1f} s)")
 
 

@@ -178,6 +178,13 @@ def _to_uint8_frame(frame: np.ndarray | torch.Tensor) -> np.ndarray:
     return np.rint(np.clip(frame.astype(np.float32), 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
+def each_frame(chunks: Iterable[np.ndarray | torch.Tensor]) -> Iterator[np.ndarray | torch.Tensor]:
+    """Frames one by one from chunks (F_i, H, W, 3), as a streamed decode makes them: ``write_video`` takes them as
+    they come, so the whole float video is never in memory."""
+    for chunk in chunks:
+        yield from chunk
+
+
 def write_video(
     path: PathLike,
     frames: np.ndarray | torch.Tensor | Iterable[np.ndarray | torch.Tensor],

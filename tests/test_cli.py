@@ -11,7 +11,7 @@ from PIL import Image
 
 from realisdance import cli, latents_file
 from realisdance.tiny import build_tiny_release
-from realisdance.video import probe_video, write_video
+from realisdance.video import probe_video, read_video, write_video
 
 SMALL = ["--frames", "5", "--max-area", str(64 * 96), "--steps", "2", "--device", "cpu"]
 
@@ -178,7 +178,8 @@ def written_frames(monkeypatch):
     real = realisdance.video.write_video
 
     def spy(path, video, **kwargs):
-        frames[Path(path).name] = torch.as_tensor(video).clone()
+        video = torch.stack([torch.as_tensor(frame) for frame in video])  # the decode streams frames to the writer
+        frames[Path(path).name] = video.clone()
         return real(path, video, **kwargs)
 
     monkeypatch.setattr(realisdance.video, "write_video", spy)
@@ -187,31 +188,37 @@ def written_frames(monkeypatch):
 
 @pytest.fixture
 def vae_calls(monkeypatch):
-    """The ``tiling`` of every VAE decode call, which still runs."""
+    """The ``tiling`` of every VAE decode call (whole or streamed), which still runs."""
     from realisdance.encoders.vae import VideoVAE
 
     calls = []
-    real = VideoVAE.decode
+    real, real_chunks = VideoVAE.decode, VideoVAE.decode_chunks
 
     def spy(self, latents, tiling=None):
         calls.append(tiling)
         return real(self, latents, tiling=tiling)
 
+    def spy_chunks(self, latents, tiling=None, **kwargs):
+        calls.append(tiling)
+        return real_chunks(self, latents, tiling, **kwargs)
+
     monkeypatch.setattr(VideoVAE, "decode", spy)
+    monkeypatch.setattr(VideoVAE, "decode_chunks", spy_chunks)
     return calls
 
 
 def simulate_out_of_memory(monkeypatch):
     from realisdance.encoders.vae import VideoVAE
+    from realisdance.encoders.vae_streaming import StreamingDecoder
 
-    def out_of_memory(self, latents, tiling=None):
+    def out_of_memory(self, latents, *args, **kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 9.00 GiB")
 
     monkeypatch.setattr(VideoVAE, "decode", out_of_memory)
+    monkeypatch.setattr(StreamingDecoder, "decode", out_of_memory)  # the streamed decode of the command line
 
 
 def test_decode_of_saved_latents_reproduces_the_animate_video(release, tmp_path, written_frames):
-    from realisdance.video import read_video
 
     out, again = tmp_path / "out.mp4", tmp_path / "again.mp4"
     assert cli.main(single_args(tmp_path, release, out)) == 0
@@ -425,6 +432,43 @@ def test_frames_all_takes_the_whole_pose_clip_in_windows(release, tmp_path, caps
                        (["--window", "9", "--window-overlap", "8"], "shorter than the window")):  # fmt: skip
         assert cli.main([*base, "--out", str(tmp_path / "x.mp4"), *bad]) == 2
         assert words in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("scheme", ["average", "continue"])
+def test_an_interrupted_long_clip_resumes_to_the_uninterrupted_video(release, tmp_path, capsys, monkeypatch, scheme):
+    from realisdance.pipeline import window_sampling
+
+    write_item(tmp_path / "in", "long", frames=38)  # 38 frames at 24 fps: 25 at 16 fps, 7 latent frames
+    folder = tmp_path / "in"
+    base = ["animate", "--model", str(release), "--ref", str(folder / "ref" / "long.png"),
+            "--smpl", str(folder / "smpl" / "long.mp4"), "--hamer", str(folder / "hamer" / "long.mp4"),
+            "--max-area", str(64 * 96), "--steps", "2", "--device", "cpu", "--frames", "all", "--window", "9",
+            "--window-overlap", "4", "--window-scheme", scheme]  # fmt: skip
+    whole, out = tmp_path / "whole.mp4", tmp_path / "out.mp4"
+    assert cli.main([*base, "--out", str(whole)]) == 0
+    assert "sampling in windows" in capsys.readouterr().out
+    progress = out.with_name("out.mp4.progress.pt")
+    real_velocity = window_sampling.WindowRun.window_velocity
+    calls = []
+
+    def interrupted(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 5:  # 3 windows x 2 steps: in the second step (average) / the last window (continue)
+            raise KeyboardInterrupt
+        return real_velocity(self, *args, **kwargs)
+
+    monkeypatch.setattr(window_sampling.WindowRun, "window_velocity", interrupted)
+    monkeypatch.setattr(window_sampling.SamplingProgress, "due", lambda self: True)
+    assert cli.main([*base, "--out", str(out)]) == 130
+    assert progress.is_file() and not out.exists()
+    assert "run the same command again to resume" in capsys.readouterr().err
+    monkeypatch.setattr(window_sampling.WindowRun, "window_velocity", real_velocity)
+    assert cli.main([*base, "--out", str(out)]) == 0
+    assert "resuming at" in capsys.readouterr().out
+    assert not progress.exists()  # all in the latents file now
+    saved = {name: latents_file.load_latents(f"{path}.latents.pt").latents for name, path in (("a", whole), ("b", out))}
+    torch.testing.assert_close(saved["b"], saved["a"], rtol=0, atol=0)
+    np.testing.assert_array_equal(read_video(out)[0], read_video(whole)[0])
 
 
 def test_a_batch_goes_on_past_a_bad_clip_and_a_rerun_does_only_what_is_missing(release, tmp_path, capsys):

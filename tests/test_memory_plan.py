@@ -191,7 +191,7 @@ def test_a_refusal_names_a_smaller_job_that_really_fits(budget_gib):
     assert plan_memory(facts, named, MemoryOptions(), budget).peak_bytes <= budget
 
 
-def test_a_long_clip_in_windows_plans_one_windows_activations_and_the_whole_clips_state():
+def test_a_long_clip_in_windows_plans_the_device_memory_of_one_window():
     from realisdance.memory import MemoryOptions, ModelFacts, plan_memory
     from realisdance.model import named_config
 
@@ -201,6 +201,6 @@ def test_a_long_clip_in_windows_plans_one_windows_activations_and_the_whole_clip
     stage = {plan: {s.name: s.bytes for s in plan.stages} for plan in (short, long)}
     activations = {plan: next(s.detail for s in plan.stages if s.name == "sampling") for plan in (short, long)}
     assert activations[short] == activations[long]  # one window's forward either way
-    assert stage[long]["sampling"] > stage[short]["sampling"]  # the whole clip's latents and conditions
-    assert stage[long]["VAE decode"] > stage[short]["VAE decode"]  # the decode covers all 481 frames
+    # The clip's latents and solver history stay on the CPU and the decode goes a few frames at a time: flat.
+    assert stage[long] == stage[short] and long.peak_bytes == short.peak_bytes
     assert "481 frames in windows of 81" in long.describe()

@@ -20,10 +20,11 @@ def chunk_count(frames: int, temporal_factor: int = 4) -> int:
     return (frames - 1) // temporal_factor + 1
 
 
-def condition_encode_chunks(num_frames: int, pose_streams: int) -> int:
-    """Encoder calls of building the conditions untiled: each pose stream and the grey video one per latent frame,
-    the reference and the grey reference one each."""
-    return (pose_streams + 1) * chunk_count(num_frames) + 2
+def condition_encode_chunks(num_frames: int, pose_streams: int, grey_frames: int | None = None) -> int:
+    """Encoder calls of building the conditions untiled: each pose stream and the grey video (``grey_frames`` long
+    when shortened to one window) one per latent frame, the reference and the grey reference one each."""
+    grey = chunk_count(min(grey_frames or num_frames, num_frames))
+    return pose_streams * chunk_count(num_frames) + grey + 2
 
 
 @contextmanager

@@ -14,7 +14,7 @@ import torch
 
 from ..errors import CheckpointError, InputError
 from .folders import component_dir, describe_config, read_json
-from .vae_streaming import StreamingDecoder, StreamingEncoder
+from .vae_streaming import DECODE_CHUNK, StreamingDecoder, StreamingEncoder
 from .vae_tiling import VaeTiling, tiled_decode, tiled_encode
 from .wrapped import WrappedModule
 
@@ -143,7 +143,7 @@ class VideoVAE(WrappedModule):
 
     @torch.no_grad()
     def decode_chunks(
-        self, latents: torch.Tensor, tiling: VaeTiling | None = None, latent_frames_per_chunk: int = 4
+        self, latents: torch.Tensor, tiling: VaeTiling | None = None, latent_frames_per_chunk: int = DECODE_CHUNK
     ) -> Iterator[torch.Tensor]:
         """Normalised latent (1, 16, T, h, w) -> frames (F_i, H, W, 3) in [0, 1] on the CPU, a few latent frames'
         worth at a time (for a writer that takes them as they come); together they equal ``decode``'s frames."""

@@ -21,6 +21,7 @@ from ..errors import InputError
 from ..wan_constants import VAE_SPATIAL
 
 ENCODER_GROUP = 4  # frames per encoder call after the first frame (the Wan VAE's temporal factor)
+DECODE_CHUNK = 4  # latent frames decoded per chunk by the pipeline and the command line (13-16 video frames)
 
 
 def causal_conv_count(module: torch.nn.Module) -> int:

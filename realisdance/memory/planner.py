@@ -175,8 +175,9 @@ def _compute_bytes(dtype: str) -> int:
 
 
 def _sampler_state_bytes(facts: ModelFacts, job: JobSize) -> int:
-    """Latents, velocities, conditions of both branches and the DiT input, all float32 on the device."""
-    latent = job.clip_latent_frames * job.latent_height * job.latent_width * 4  # the whole clip, windows or not
+    """Latents, velocities, conditions of both branches and the DiT input, all float32 on the device (one window's:
+    a clip sampled in windows keeps its own latents and solver history on the CPU)."""
+    latent = job.latent_frames * job.latent_height * job.latent_width * 4
     in_channels = facts.config["in_channels"]
     pose = facts.config.get("add_cond_in_dim", 32)
     text = 2 * 512 * facts.config["text_dim"] * 4

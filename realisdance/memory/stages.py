@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from ..encoders.vae_streaming import DECODE_CHUNK
 from ..encoders.vae_tiling import choose_tiling, decode_peak_bytes
 from ..errors import RealisDanceError
 from .sizes import JobSize
@@ -27,10 +28,16 @@ def clip_activation_bytes(itemsize: int = 4) -> int:
     return CLIP_ACTIVATION_ELEMENTS * itemsize
 
 
+def decoded_latent_frames(job: JobSize) -> int:
+    """Latent frames on the device at once during the decode: the pipeline decodes a few at a time and sends the
+    frames on (``VideoVAE.decode_chunks``), so the decode's memory does not grow with the clip."""
+    return min(job.clip_latent_frames, DECODE_CHUNK)
+
+
 def vae_decode_peak(job: JobSize, tiling=None, dtype=None) -> int:
     """Working memory of decoding ``job``'s latent (weights excluded), tiled when ``tiling`` is given (the formula is
     calibrated on the real VAE architecture, see ``realisdance/encoders/vae_tiling.py``)."""
-    return int(decode_peak_bytes(job.clip_latent_frames, job.height, job.width, tiling, dtype or torch.float32))
+    return int(decode_peak_bytes(decoded_latent_frames(job), job.height, job.width, tiling, dtype or torch.float32))
 
 
 def choose_vae_tiling(job: JobSize, budget_bytes: int, dtype=None):
@@ -39,7 +46,7 @@ def choose_vae_tiling(job: JobSize, budget_bytes: int, dtype=None):
     if untiled <= budget_bytes:
         return None, untiled
     try:
-        tiling = choose_tiling(budget_bytes, job.clip_latent_frames, job.height, job.width, dtype or torch.float32)
+        tiling = choose_tiling(budget_bytes, decoded_latent_frames(job), job.height, job.width, dtype or torch.float32)
     except RealisDanceError:  # not even the smallest tile fits this room; the planner tries another placement
         return None, untiled
     if tiling is None:

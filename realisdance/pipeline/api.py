@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,8 +196,10 @@ class RealisDancePipeline:
         prompt: str | torch.Tensor = "",
         negative_prompt: str | torch.Tensor = "",
         dwpose: torch.Tensor | None = None,
+        grey_frames: int | None = None,
     ) -> Conditions:
-        """``dwpose``: the third pose stream (3, F, H, W) in [-1, 1] of 48-channel models (the paper's setup)."""
+        """``dwpose``: the third pose stream (3, F, H, W) in [-1, 1] of 48-channel models (the paper's setup);
+        ``grey_frames``: encode the grey video only this long (one window, for a clip sampled in windows)."""
         text, negative_text = self.encode_text(prompt), self.encode_text(negative_prompt)
         plan = self.memory_plan
         with (
@@ -212,6 +215,7 @@ class RealisDancePipeline:
                 self.clip_encoder,
                 dwpose=dwpose,
                 tiling=None if plan is None else plan.vae_tiling,
+                grey_frames=grey_frames,
             )
         return conditions.to("cpu")
 
@@ -226,11 +230,20 @@ class RealisDancePipeline:
                 self.placement.release()
             raise
 
-    def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        """Normalised latents -> frames (F, H, W, 3) in [0, 1] on the CPU (tiled when the plan says so)."""
+    def decode_chunks(self, latents: torch.Tensor) -> Iterator[torch.Tensor]:
+        """Normalised latents (1, 16, T, h, w) -> frames (F_i, H, W, 3) in [0, 1] on the CPU, a few latent frames'
+        worth at a time (tiled when the plan says so): the device never holds the whole video."""
         plan = self.memory_plan
         with self._on_device(self.vae, plan is None or plan.vae_on_device):
-            return decode_frames(self.vae, latents, None if plan is None else plan.vae_tiling)
+            yield from self.vae.decode_chunks(latents, None if plan is None else plan.vae_tiling)
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Normalised latents -> frames (F, H, W, 3) in [0, 1] on the CPU (see ``decode_chunks``)."""
+        if latents.shape[0] != 1:
+            plan = self.memory_plan
+            with self._on_device(self.vae, plan is None or plan.vae_on_device):
+                return decode_frames(self.vae, latents, None if plan is None else plan.vae_tiling)
+        return torch.cat(list(self.decode_chunks(latents)))
 
     def __call__(
         self,
@@ -262,8 +275,9 @@ class RealisDancePipeline:
             check_finite(torch.as_tensor(latents), "initial latents")
         num_frames, fps = settings.num_frames, settings.pose_fps
         prepared = prepare_inputs(
-            reference, smpl, hamer, num_frames=num_frames, max_area=settings.max_area, pose_fps=fps
-        )
+            reference, smpl, hamer, num_frames=num_frames, max_area=settings.max_area, pose_fps=fps,
+            stream_poses=settings.windowed,
+        )  # fmt: skip
         cache_states = cached_token_states(settings.cache, settings.guidance)
         planned = dataclasses.replace(
             job_size(prepared, settings.guidance), num_frames=settings.planned_frames(), clip_frames=prepared.num_frames
@@ -272,7 +286,9 @@ class RealisDancePipeline:
         dwpose_video = None
         if dwpose is not None:
             dwpose_video = load_pose_video(dwpose, num_frames, size=(prepared.height, prepared.width), fps=fps)
-        conditions = self.build_conditions(prepared, prompt, negative_prompt, dwpose=dwpose_video)
+        grey_frames = settings.window if settings.windowed else None
+        conditions = self.build_conditions(prepared, prompt, negative_prompt, dwpose=dwpose_video,
+                                           grey_frames=grey_frames)  # fmt: skip
         sampler = SamplerSettings(
             steps=settings.steps, guidance=settings.guidance, seed=settings.seed, **settings.sampler_windows()
         )

@@ -10,6 +10,7 @@ from ..arguments import check_guidance, check_seed, check_steps
 from ..caching import StepCacheSettings
 from ..errors import InputError
 from .preprocess import DEFAULT_MAX_AREA, DEFAULT_NUM_FRAMES
+from .window_sampling import DEFAULT_SCHEME, SCHEMES
 from .windows import DEFAULT_OVERLAP_FRAMES, DEFAULT_WINDOW_FRAMES, check_window, latent_frames_of
 
 
@@ -28,6 +29,7 @@ class GenerationSettings:
     # ``window_overlap`` frames (a multiple of 4), blended every step; None: the whole clip in one window.
     window: int | None = DEFAULT_WINDOW_FRAMES
     window_overlap: int = DEFAULT_OVERLAP_FRAMES
+    window_scheme: str = DEFAULT_SCHEME  # "average" (blended every step) or "continue" (window after window)
 
     def __post_init__(self) -> None:
         # Checked (and normalised, e.g. 40.0 -> 40) here, before any frame is read or any encoder runs.
@@ -36,12 +38,23 @@ class GenerationSettings:
         object.__setattr__(self, "guidance", check_guidance(self.guidance))
         if self.window is not None:
             check_window(self.window, self.window_overlap)
+        if self.window_scheme not in SCHEMES:
+            raise InputError(f"the window scheme must be one of {', '.join(SCHEMES)}; got {self.window_scheme!r}")
 
     def sampler_windows(self) -> dict:
         """The window settings of ``SamplerSettings`` (latent frames)."""
         if self.window is None:
             return {"window": None}
-        return {"window": latent_frames_of(self.window), "window_overlap": self.window_overlap // 4}
+        return {
+            "window": latent_frames_of(self.window),
+            "window_overlap": self.window_overlap // 4,
+            "window_scheme": self.window_scheme,
+        }
+
+    @property
+    def windowed(self) -> bool:
+        """The clip is longer than one window: poses are streamed and the grey condition is one window long."""
+        return self.window is not None and self.num_frames > self.window
 
     def planned_frames(self) -> int:
         """The frames one DiT forward sees: the memory plan's job length."""
