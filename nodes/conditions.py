@@ -22,6 +22,7 @@ from realisdance.pipeline.preprocess import (
     load_pose_video,
     prepare_inputs,
 )
+from realisdance.pipeline.windows import DEFAULT_WINDOW_FRAMES
 
 from . import host, interop
 from .host import io
@@ -143,8 +144,9 @@ def encode_job(job: PoseJob, signature: ModelSignature, text, negative_text, vae
     if job.dwpose is not None:
         _check_dwpose(job.smpl, job.dwpose)
     prepared = prepare_inputs(
-        job.reference, job.smpl, job.hamer, num_frames=job.num_frames, max_area=job.max_area, pose_fps=job.pose_fps
-    )
+        job.reference, job.smpl, job.hamer, num_frames=job.num_frames, max_area=job.max_area, pose_fps=job.pose_fps,
+        stream_poses=job.num_frames > DEFAULT_WINDOW_FRAMES,  # a long clip: resized and encoded a chunk at a time
+    )  # fmt: skip
     dwpose_video = None
     if job.dwpose is not None:
         size = (prepared.height, prepared.width)

@@ -11,7 +11,16 @@ from realisdance.encoders import WAN21_I2V_SCHEDULER_CONFIG, load_scheduler, sch
 from realisdance.encoders.scheduler import KINDS
 from realisdance.memory import GIB, MODES, MemoryOptions
 from realisdance.memory.loaded import placed_for_sampling, plan_for_loaded, room_to_request
+from realisdance.pipeline.preprocess import MAX_FRAMES
 from realisdance.pipeline.sampling import SamplerSettings, sample
+from realisdance.pipeline.window_sampling import DEFAULT_SCHEME, SCHEMES
+from realisdance.pipeline.windows import (
+    DEFAULT_OVERLAP_FRAMES,
+    DEFAULT_WINDOW_FRAMES,
+    WindowPlan,
+    check_window,
+    latent_frames_of,
+)
 
 from . import host
 from .host import io
@@ -143,6 +152,35 @@ class RealisDanceSampler(io.ComfyNode):
                     tooltip="TeaCache as the release runs it: 0 = off; 0.2 = the release's threshold (higher skips "
                     "more steps). The first 5 steps always run; the summary says how many forwards were skipped.",
                 ),
+                io.Int.Input(
+                    "window_frames",
+                    default=DEFAULT_WINDOW_FRAMES,
+                    min=5,
+                    max=MAX_FRAMES,
+                    step=4,
+                    optional=True,
+                    tooltip="Longer clips are sampled in windows of this many frames (4k+1; 81 = the model's length) "
+                    "sharing window_overlap frames. Clips up to this long are sampled as the release does (set it to "
+                    "the clip's length to sample a long clip in one piece).",
+                ),
+                io.Int.Input(
+                    "window_overlap",
+                    default=DEFAULT_OVERLAP_FRAMES,
+                    min=0,
+                    max=1000,
+                    step=4,
+                    optional=True,
+                    tooltip="Frames (a multiple of 4) consecutive windows share at least; their predictions are "
+                    "blended there.",
+                ),
+                io.Combo.Input(
+                    "window_scheme",
+                    options=list(SCHEMES),
+                    default=DEFAULT_SCHEME,
+                    optional=True,
+                    tooltip="average: every window's prediction blended at every step; continue: window after window, "
+                    "each conditioned on the previous one's last frames (see docs/long-video.md).",
+                ),
             ],
             outputs=[io.Latent.Output(display_name="latent", tooltip="Wan 2.1 LATENT {'samples': [B,16,T,H/8,W/8]}.")],
         )
@@ -163,18 +201,29 @@ class RealisDanceSampler(io.ComfyNode):
         vram_budget_gb: float = 0.0,
         keep_on_device: bool = False,
         teacache_threshold: float = 0.0,
+        window_frames: int = DEFAULT_WINDOW_FRAMES,
+        window_overlap: int = DEFAULT_OVERLAP_FRAMES,
+        window_scheme: str = DEFAULT_SCHEME,
     ) -> io.NodeOutput:
         conditions.check_for(model.transformer)  # before anything slow
-        settings = SamplerSettings(steps=steps, guidance=cfg, seed=seed, denoise=denoise)
+        windows = window_settings(window_frames, window_overlap, window_scheme)
+        settings = SamplerSettings(steps=steps, guidance=cfg, seed=seed, denoise=denoise, **windows)
         transformer = model.transformer
         options = memory_options(memory, vram_budget_gb)
         if teacache_threshold > 0:  # one residual per CFG branch stays on the device between steps
             kept = cached_token_states(StepCacheSettings("teacache", teacache_threshold), cfg)
             options = dataclasses.replace(options, cached_token_states=kept)
-        plan = plan_sampling(transformer, conditions.job_size(cfg), options)
+        job = conditions.job_size(cfg)
+        if job.num_frames > window_frames:  # the device sees one window at a time
+            job = dataclasses.replace(job, num_frames=window_frames, clip_frames=job.num_frames)
+        plan = plan_sampling(transformer, job, options)
         solver = scheduler_for(model.path, scheduler, shift)
         init = from_comfy_latent(latent) if latent is not None else None
-        report = host.progress_reporter(steps)
+        latent_frames = conditions.latent_shape[2]
+        windowed = latent_frames > settings.window
+        one_by_one = settings.window_scheme == "continue"
+        passes = len(WindowPlan(latent_frames, settings.window, settings.window_overlap).windows()) if windowed else 1
+        report = host.progress_reporter(steps * (passes if one_by_one else 1))
         render_preview = host.latent_preview_renderer()
         previews: list = [None]
         started = time.perf_counter()
@@ -205,9 +254,17 @@ class RealisDanceSampler(io.ComfyNode):
             f"{kind} shift {scheduler_shift(solver):g}, seed {seed}, denoise {denoise:g}, {seconds:.1f} s; "
             f"{short_plan(plan)}"
         )
+        if windowed:
+            line += f"; {passes} windows of {window_frames} frames ({settings.window_scheme})"
         if step_cache is not None:
             line += f"; {step_cache.describe()}"
         return io.NodeOutput(to_comfy_latent(final), ui={"realisdance_summary": [line]})
+
+
+def window_settings(window_frames: int, window_overlap: int, scheme: str) -> dict:
+    """The sampler's window fields from the node's widgets (video frames)."""
+    check_window(window_frames, window_overlap)
+    return {"window": latent_frames_of(window_frames), "window_overlap": window_overlap // 4, "window_scheme": scheme}
 
 
 NODES: list[type[io.ComfyNode]] = [RealisDanceSampler]

@@ -64,6 +64,33 @@ class RealisDanceWan(host_model_base.WAN21):
             out["rd_pose_sigmas"] = host_conds.CONDConstant(sigmas)
         return out
 
+    # -- ComfyUI's context windows (long videos: the "Context Windows" / "WAN Context Windows" nodes) -------------
+
+    def resize_cond_for_context_window(self, cond_key, cond_value, window, x_in, device, retain_index_list=()):
+        """Each window's conditions (ComfyUI 0.28+ asks the model first): its own pose frames, never the first
+        frame's pose retained in its slot (a pose belongs to its frame); the reference whole; the grey video left
+        whole here and cut to the window's length from its start in ``_apply_model`` (the release's grey condition
+        of a window-long clip, as the core's windows do)."""
+        if cond_key == "rd_pose" and hasattr(cond_value, "cond") and cond_value.cond.shape[2] == x_in.shape[2]:
+            return cond_value._copy_with(window.get_tensor(cond_value.cond, device, dim=2))
+        if cond_key in ("rd_reference", "c_concat"):
+            return cond_value
+        return super().resize_cond_for_context_window(
+            cond_key, cond_value, window, x_in, device, retain_index_list=retain_index_list
+        )
+
+    def _apply_model(self, x, t, c_concat=None, c_crossattn=None, control=None, transformer_options={}, **kwargs):  # noqa: B006 (the host's signature)
+        window = transformer_options.get("context_window")
+        frames = x.shape[2]
+        if window is not None:
+            if c_concat is not None and c_concat.shape[2] > frames:
+                c_concat = c_concat[:, :, :frames]
+            pose = kwargs.get("rd_pose")
+            if pose is not None and pose.shape[2] != frames:
+                # Hosts before 0.28 never slice 5-D conditions for a window: take the window's frames here.
+                kwargs["rd_pose"] = window.get_tensor(pose, pose.device, 2)
+        return super()._apply_model(x, t, c_concat, c_crossattn, control, transformer_options, **kwargs)
+
 
 class RealisDanceWanConfig(host_models.WAN21_I2V):
     """Any Wan 2.1 DiT (I2V, or the paper's T2V ablation) that carries the RealisDance modules."""

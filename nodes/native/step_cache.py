@@ -41,7 +41,8 @@ class NativeTeaCache:
         self.last_step = step
         self.cache.current_step = step
         branches = tuple(transformer_options.get("cond_or_uncond", ()))
-        self.cache.current_branch = str(branches)
+        window = transformer_options.get("context_window")  # ComfyUI's context windows: one state per window
+        self.cache.current_branch = str(branches) + ("" if window is None else f"/{window.index_list[0]}")
         self.cache.forwards_per_call = max(1, len(branches))  # a cond + uncond batch is two of the release's forwards
         return self.cache
 

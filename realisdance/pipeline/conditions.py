@@ -128,6 +128,8 @@ def _encode(vae, video: torch.Tensor, tiling) -> torch.Tensor:
 def _encode_pose(vae, stream, tiling) -> torch.Tensor:
     if isinstance(stream, torch.Tensor):
         return _encode(vae, stream.unsqueeze(0), tiling)
+    if not hasattr(vae, "encode_chunks"):  # a VAE that encodes whole videos only (e.g. ComfyUI's own)
+        return _encode(vae, stream.load().unsqueeze(0), tiling)
     # A ``PoseFrames`` (a long clip): read and encoded a chunk at a time, never whole in memory.
     return vae.encode_chunks(stream.chunks(), tiling)
 
@@ -146,9 +148,23 @@ def pose_latents(vae, streams: list, signature: ModelSignature, tiling=None) -> 
     return torch.cat([_encode_pose(vae, s, tiling) for s in streams], dim=1)
 
 
-def grey_video_condition(vae, num_frames: int, height: int, width: int, tiling=None) -> torch.Tensor:
-    """The I2V condition of the release: zero mask + latent of a mid-grey (0 in [-1, 1]) video."""
-    grey = _encode(vae, torch.zeros(1, 3, num_frames, height, width), tiling)
+GREY_CHUNK_FRAMES = 16
+
+
+def _grey_chunks(num_frames: int, height: int, width: int):
+    for start in range(0, num_frames, GREY_CHUNK_FRAMES):
+        yield torch.zeros(1, 3, min(GREY_CHUNK_FRAMES, num_frames - start), height, width)
+
+
+def grey_video_condition(
+    vae, num_frames: int, height: int, width: int, tiling=None, stream: bool = False
+) -> torch.Tensor:
+    """The I2V condition of the release: zero mask + latent of a mid-grey (0 in [-1, 1]) video; ``stream`` encodes
+    it a chunk at a time (a long clip's grey video in float32 would be as large as a pose video)."""
+    if stream and hasattr(vae, "encode_chunks"):
+        grey = vae.encode_chunks(_grey_chunks(num_frames, height, width), tiling)
+    else:
+        grey = _encode(vae, torch.zeros(1, 3, num_frames, height, width), tiling)
     mask = torch.zeros(1, I2V_MASK_CHANNELS, *grey.shape[2:], dtype=grey.dtype)
     return torch.cat([mask, grey], dim=1)
 
@@ -184,7 +200,8 @@ def build_conditions(
         if clip_encoder is None:
             raise InputError("this I2V model needs the CLIP vision encoder (image_encoder/) for the reference image")
         frames = prepared.num_frames if grey_frames is None else min(grey_frames, prepared.num_frames)
-        image_condition = grey_video_condition(vae, frames, prepared.height, prepared.width, tiling)
+        streamed = not isinstance(prepared.smpl, torch.Tensor)  # a long clip: its poses are read chunk by chunk too
+        image_condition = grey_video_condition(vae, frames, prepared.height, prepared.width, tiling, streamed)
         raw = prepared.reference_raw.unsqueeze(0)
         clip_positive = clip_encoder.encode(raw)
         clip_negative = clip_encoder.encode(torch.zeros_like(raw))

@@ -51,7 +51,8 @@ VideoSource = str | os.PathLike | np.ndarray | torch.Tensor
 # ---------------------------------------------------------------------------------------------------------------
 
 
-MAX_FRAMES = 1001  # 62 s at 16 fps
+# 10 minutes at 16 fps: long clips run in windows with memory flat in frames; the cap only catches a typo'd count.
+MAX_FRAMES = 9601
 
 
 def check_frame_count(num_frames: int) -> int:
@@ -63,7 +64,8 @@ def check_frame_count(num_frames: int) -> int:
         raise InputError(f"frames must be at least 1 and of the form 4k+1 (1, 5, …, 81 …); got {num_frames}.")
     if num_frames > MAX_FRAMES:
         raise InputError(
-            f"frames must be at most {MAX_FRAMES} in one run (81 = 5 s is the release's length); got {num_frames}."
+            f"frames must be at most {MAX_FRAMES} (10 minutes at 16 fps) in one run (81 = 5 s is the release's "
+            f"length); got {num_frames}."
         )
     if (num_frames - 1) % TEMPORAL_STRIDE:
         lower = (num_frames - 1) // TEMPORAL_STRIDE * TEMPORAL_STRIDE + 1
@@ -448,7 +450,8 @@ class PoseFrames:
             raise InputError(f"the {self.source.label} gave {read} of the {len(self.indices)} frames it was asked for")
 
     def load(self) -> torch.Tensor:
-        return _load_condition(self.source, self.indices, self.size)
+        """The whole video (3, F, H, W), for a VAE that cannot encode chunk by chunk."""
+        return check_finite(_load_condition(self.source, self.indices, self.size), self.what)
 
 
 def load_pose_video(
