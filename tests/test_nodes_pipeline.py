@@ -183,3 +183,36 @@ def test_a_run_prints_no_library_chatter(comfy, pack):
     assert result.output("decode") is not None
     said = [record.getMessage() for record in records if record.levelno >= logging.WARNING]
     assert not [m for m in said if "experimental feature" in m or "kept in float32" in m], said
+
+
+@pytest.mark.parametrize("scheme", ["average", "continue"])
+def test_the_sampler_runs_a_clip_longer_than_its_window_in_windows(comfy, pack, scheme):
+    from realisdance.encoders import load_scheduler
+    from realisdance.pipeline.sampling import SamplerSettings, sample
+    from realisdance.pipeline.windows import WindowPlan
+
+    register_media(comfy, media(frames=13))
+    graph = full_graph()
+    graph["cond"]["inputs"]["num_frames"] = 13  # 4 latent frames
+    graph["sample"]["inputs"] |= {"window_frames": 9, "window_overlap": 4, "window_scheme": scheme}
+    result = comfy.run(graph, targets=["sample", "model"]).raise_error()
+    windows = len(WindowPlan(4, 3, 1).windows())
+    assert windows == 2
+    summary = result.ui["sample"]["realisdance_summary"][0]
+    assert f"{windows} windows of 9 frames ({scheme})" in summary
+    steps = STEPS * (windows if scheme == "continue" else 1)  # the bar covers every window's steps
+    assert [e.total for e in comfy.progress_events if e.node_id == "sample"] == [steps] * steps
+    # The node's latent is the core's windowed sampling of the same conditions.
+    conditions = result.outputs["cond"][0]
+    model = result.outputs["model"][0]
+    settings = SamplerSettings(steps=STEPS, guidance=2.0, seed=graph["sample"]["inputs"]["seed"], window=3,
+                               window_overlap=1, window_scheme=scheme)  # fmt: skip
+    expected = sample(model.transformer, load_scheduler(model.path, kind="auto"), conditions, settings)
+    torch.testing.assert_close(normalize_latents(result.output("sample")["samples"]), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_window_settings_a_window_cannot_hold_are_refused(comfy, pack):
+    graph = full_graph()
+    graph["sample"]["inputs"] |= {"window_frames": 9, "window_overlap": 8}
+    result = comfy.run(graph, targets=["sample"])
+    assert isinstance(result.error, InputError) and "shorter than the window" in str(result.error)
