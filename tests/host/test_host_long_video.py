@@ -5,8 +5,8 @@ With a static schedule, pyramid fusion and no causal anchor frame, the host's wi
 core's (``WindowPlan``: windows [0-2], [2-4], [3-5] of a 6-latent-frame clip, weights 1-2-1 normalised), so the
 native latent must equal the pipeline's within the tolerance of the native-path parity test. That only holds when
 ``RealisDanceWan.resize_cond_for_context_window`` gives every window its own pose frames (even when the user asks the
-host to retain the first frame's conditions in every window) and the grey video's first frames, as the core does. The Wan context-window node's defaults (an anchor frame, uniform schedule, FreeNoise) must
-run too.
+host to retain the first frame's conditions in every window) and the grey video's first frames, as the core does.
+The Wan context-window node's defaults (an anchor frame, uniform schedule, FreeNoise) must run too.
 """
 
 from __future__ import annotations
