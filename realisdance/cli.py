@@ -278,7 +278,7 @@ def run_job(pipeline, job: Job, args, settings, model) -> None:
     from .memory.device import is_out_of_memory
     from .pipeline.preprocess import prepare_inputs
     from .pipeline.sampling_progress import SamplingProgress, progress_path_for
-    from .pipeline.windows import WindowPlan
+    from .pipeline.windows import WindowPlan, describe_windows
     from .video import each_frame, write_video
 
     start = time.perf_counter()
@@ -292,7 +292,7 @@ def run_job(pipeline, job: Job, args, settings, model) -> None:
     plan = None
     if windowed:
         plan = WindowPlan(latent_frames_of(frames), settings.window, settings.window_overlap)
-        print(f"sampling in windows ({settings.window_scheme}): {plan.describe()}")
+        print(describe_windows(plan, settings.steps, settings.guidance, settings.window_scheme))
     streams = pipeline.transformer.config.add_cond_in_dim // 16
     grey_frames = args.window if windowed else None
     encodes = condition_encode_chunks(prepared.num_frames, streams, grey_frames)
@@ -554,6 +554,13 @@ def print_plan_only(model, args, job_size, transformer=None) -> None:
     plan = plan_memory(facts, job_size, options, free_device_bytes(device))
     print(plan.describe())
     print(describe_speed(args))
+    if args.window and job_size.clip_frames and job_size.clip_frames > job_size.num_frames:
+        from .pipeline.windows import WindowPlan, describe_windows
+
+        windows = WindowPlan(
+            latent_frames_of(job_size.clip_frames), latent_frames_of(args.window), args.window_overlap // 4
+        )
+        print(describe_windows(windows, args.steps, args.cfg, args.window_scheme))
     check_host_memory_for_cpu_run(plan, facts, device)
 
 

@@ -425,7 +425,12 @@ def test_frames_all_takes_the_whole_pose_clip_in_windows(release, tmp_path, caps
             "--smpl", str(folder / "smpl" / "long.mp4"), "--hamer", str(folder / "hamer" / "long.mp4"),
             "--max-area", str(64 * 96), "--steps", "2", "--device", "cpu"]  # fmt: skip
     out = tmp_path / "long.mp4"
-    assert cli.main([*base, "--out", str(out), "--frames", "all", "--window", "9", "--window-overlap", "4"]) == 0
+    windows = ["--frames", "all", "--window", "9", "--window-overlap", "4"]
+    assert cli.main([*base, "--out", str(out), *windows, "--plan-only"]) == 0
+    plan = capsys.readouterr().out
+    assert "17 frames in windows of 9" in plan and "2 windows of 3 latent frames" in plan
+    assert "8 window forwards, about 2x the time of one window-long clip" in plan  # 2 windows x 2 steps x 2 branches
+    assert cli.main([*base, "--out", str(out), *windows]) == 0
     assert probe_video(out).frame_count == 17
     assert latents_file.load_latents(f"{out}.latents.pt").latents.shape[2] == 5
     for bad, words in ((["--window", "8"], "4k+1"), (["--window-overlap", "3"], "multiple of 4"),

@@ -108,3 +108,16 @@ class WindowPlan:
             f"{len(windows)} windows of {self.window} latent frames ({4 * (self.window - 1) + 1} video frames), "
             f"{self.overlap} shared by neighbours, starting at latent frames {', '.join(map(str, self.starts()))}"
         )
+
+
+def describe_windows(plan: WindowPlan, steps: int, guidance: float, scheme: str) -> str:
+    """What a windowed sampling costs, for the printed plan: the windows, the DiT forwards (each one window long, so
+    each costs what one forward of a window-long clip costs and the memory plan's peak is per window), and the time
+    against one window-long clip."""
+    windows = len(plan.windows())
+    forwards = windows * steps * (2 if guidance > 1.0 else 1)
+    how = "blended at every step" if scheme == "average" else "one after the other, each continuing the last"
+    return (
+        f"sampling in windows ({scheme}): {plan.describe()}; {how}; {forwards} window forwards, about {windows}x the "
+        "time of one window-long clip; the memory plan above is per window (the clip's latents stay in host RAM)"
+    )
