@@ -283,11 +283,11 @@ def run_job(pipeline, job: Job, args, settings, model) -> None:
 
     start = time.perf_counter()
     frames = job_frames(args, job)
-    # A clip longer than one window: poses read a chunk at a time, the grey condition one window long, progress
-    # kept for a resume, and (like every clip) the decode streamed to the file.
+    # Every clip: pose videos read and encoded a chunk at a time, the decode streamed to the file. A clip longer
+    # than one window also gets its grey condition one window long and progress kept for a resume.
     windowed = settings.window is not None and latent_frames_of(frames) > settings.window
     prepared = prepare_inputs(job.ref, job.smpl, job.hamer, num_frames=frames, max_area=args.max_area,
-                              stream_poses=windowed)  # fmt: skip
+                              stream_poses=True)  # fmt: skip
     print(f"{job.ref.name}: {prepared.num_frames} frames at {prepared.width}x{prepared.height}")
     plan = None
     if windowed:

@@ -276,7 +276,7 @@ class RealisDancePipeline:
         num_frames, fps = settings.num_frames, settings.pose_fps
         prepared = prepare_inputs(
             reference, smpl, hamer, num_frames=num_frames, max_area=settings.max_area, pose_fps=fps,
-            stream_poses=settings.windowed,
+            stream_poses=True,  # read and encoded a chunk at a time: the float pose videos are never whole
         )  # fmt: skip
         cache_states = cached_token_states(settings.cache, settings.guidance)
         planned = dataclasses.replace(
