@@ -44,12 +44,23 @@ def storage_name(diffusion_model) -> str:
     return "fp8_e4m3fn" if dtype == torch.float8_e4m3fn else "fp8_e5m2"
 
 
-def job_of(latent: torch.Tensor, reference: torch.Tensor | None, guidance: float) -> JobSize:
-    """The job a LATENT (B, 16, T, h, w) and a reference latent (B, 16, 1, h_r, w_r) describe."""
+def job_of(latent: torch.Tensor, reference: torch.Tensor | None, guidance: float, window: int | None = None) -> JobSize:
+    """The job a LATENT (B, 16, T, h, w) and a reference latent (B, 16, 1, h_r, w_r) describe; ``window``: the
+    latent frames of the host's context windows, when the MODEL has them (each forward then holds one window)."""
     frames = (latent.shape[2] - 1) * 4 + 1
     height, width = latent.shape[-2] * VAE_SPATIAL, latent.shape[-1] * VAE_SPATIAL
     ref = reference.shape[-2:] if reference is not None else (latent.shape[-2], latent.shape[-1])
-    return JobSize(frames, height, width, ref[0] * VAE_SPATIAL, ref[1] * VAE_SPATIAL, guidance)
+    job = JobSize(frames, height, width, ref[0] * VAE_SPATIAL, ref[1] * VAE_SPATIAL, guidance)
+    if window is not None and window < latent.shape[2]:
+        job = JobSize((window - 1) * 4 + 1, height, width, job.reference_height, job.reference_width, guidance, frames)
+    return job
+
+
+def context_window_length(model_options: dict) -> int | None:
+    """Latent frames per window of the host's context windows on a MODEL (its Context Windows nodes), or None."""
+    handler = model_options.get("context_handler")
+    length = getattr(handler, "context_length", None)
+    return int(length) if isinstance(length, int) and length > 0 else None
 
 
 def advice(diffusion_model, job: JobSize, free_bytes: int | None) -> str:

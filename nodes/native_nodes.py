@@ -307,7 +307,8 @@ class RealisDanceReleaseSampler(io.ComfyNode):
             )
         diffusion_model = model.get_model_object("diffusion_model")
         reference = positive[0][1].get("realisdance_reference") if positive else None
-        job = native_memory.job_of(latent["samples"], reference, cfg)
+        window = native_memory.context_window_length(model.model_options)
+        job = native_memory.job_of(latent["samples"], reference, cfg, window)
         advice = native_memory.advice(diffusion_model, job, host.free_device_bytes())
         started = time.perf_counter()
         with host.peak_device_memory() as peak:

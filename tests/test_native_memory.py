@@ -50,3 +50,14 @@ def test_the_advice_says_fits_offloads_with_an_fp8_hint_or_does_not_fit():
     assert "ComfyUI keeps about" in split and 0 < kept < fp8_kept <= 40, split
     assert advice(native_14b(), job, 2 * GIB).startswith("does not fit")
     assert "fp8 weights would" not in advice(native_14b(torch.float8_e4m3fn), job, 24 * GIB)
+
+
+def test_with_the_hosts_context_windows_the_advice_is_for_one_window():
+    handler = SimpleNamespace(context_length=21)  # what ComfyUI's Context Windows nodes put in model_options
+    window = native_memory.context_window_length({"context_handler": handler})
+    assert window == 21 and native_memory.context_window_length({}) is None
+    job = job_of(torch.zeros(1, 16, 121, 72, 128), torch.zeros(1, 16, 1, 72, 128), 2.0, window)
+    assert job == JobSize(81, 576, 1024, 576, 1024, 2.0, clip_frames=481)
+    whole = job_of(torch.zeros(1, 16, 121, 72, 128), torch.zeros(1, 16, 1, 72, 128), 2.0)
+    assert advice(native_14b(), job, 48 * GIB).startswith("fits resident")
+    assert not advice(native_14b(), whole, 48 * GIB).startswith("fits resident")  # 481 frames at once would not
