@@ -1,0 +1,1 @@
+"""Fine-tuning RealisDance-DiT with the paper's strategies (issue 15)."""
