@@ -245,8 +245,12 @@ class RealisDanceTransformer(WanTransformer3DModel):
         # instead of running them; the sampler attaches one for a run and tells it the branch and step.
         step_cache = getattr(self, "step_cache", None)
         if step_cache is None:
+            checkpointed = torch.is_grad_enabled() and self.gradient_checkpointing  # training: recompute in backward
             for block in self.blocks:  # inline, so each block's input is freed as soon as the block returns
-                tokens = block(tokens, context, timestep_proj, rotary_emb)
+                if checkpointed:
+                    tokens = self._gradient_checkpointing_func(block, tokens, context, timestep_proj, rotary_emb)
+                else:
+                    tokens = block(tokens, context, timestep_proj, rotary_emb)
         else:
 
             def run_blocks(hidden: torch.Tensor) -> torch.Tensor:

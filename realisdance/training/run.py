@@ -1,0 +1,165 @@
+"""The fine-tuning loop: AdamW on the chosen parts, gradient accumulation to large batches, the paper's timesteps and
+dropout, resumable checkpoints, a loss CSV and curve.
+
+One optimiser step takes ``batch`` clips (one forward each: clips differ in size, so a large batch is reached by
+accumulating gradients, the paper's "large batch"); the loss is their mean. Everything random (data order, timesteps,
+noise, dropout) comes from one generator whose state is in the checkpoint with the step, the position in the data
+order, the trained parameters and the optimiser, so a resumed run continues exactly where the interrupted one was.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..errors import InputError
+from ..unpickling import torch_load_plain
+from .data import load_sample
+from .logs import LossLog
+from .objective import Dropout, flow_matching_loss
+from .parts import TrainableParts, select_trainable, trainable_state
+from .timesteps import TimestepSchedule
+
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    steps: int = 1000  # optimiser steps
+    batch: int = 8  # clips per optimiser step (gradient accumulation)
+    learning_rate: float = 1e-5  # the paper's AdamW rate
+    weight_decay: float = 0.0
+    parts: TrainableParts = field(default_factory=TrainableParts)
+    timesteps: TimestepSchedule = field(default_factory=TimestepSchedule)
+    dropout: Dropout = field(default_factory=Dropout)
+    seed: int = 0
+    save_every: int = 100  # steps between checkpoints (and one at the end)
+    gradient_checkpointing: bool = False
+    autocast_bf16: bool = False  # bf16 compute on fp32 master weights (CUDA)
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch", "save_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InputError(f"{name.replace('_', ' ')} must be a whole number >= 1; got {value!r}")
+        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise InputError(f"the learning rate must be a positive number; got {self.learning_rate}")
+        for name in ("reference", "prompt"):
+            rate = getattr(self.dropout, name)
+            if not 0.0 <= rate <= 1.0:
+                raise InputError(f"the {name} dropout must be in [0, 1]; got {rate}")
+
+    def fingerprint(self) -> dict:
+        """What a resumed run must share with the one that saved the checkpoint (everything but the step count)."""
+        values = dataclasses.asdict(self)
+        values.pop("steps")
+        values.pop("save_every")
+        return values
+
+
+@dataclass
+class RunState:
+    step: int = 0
+    epoch: int = 0
+    position: int = 0  # next index in this epoch's order
+
+
+def _order(count: int, seed: int, epoch: int) -> list[int]:
+    return torch.randperm(count, generator=torch.Generator().manual_seed(seed * 100_003 + epoch)).tolist()
+
+
+def _save(path: Path, record: dict) -> None:
+    temporary = path.with_name(f".{path.name}.partial")
+    torch.save(record, temporary)
+    os.replace(temporary, path)
+
+
+def train(model: torch.nn.Module, samples: list[Path], run_dir: str | Path, settings: TrainSettings, say=print,
+          progress=None) -> RunState:  # fmt: skip
+    """Fine-tune ``model`` (in place) on the cached ``samples``; resumes from ``run_dir``'s checkpoint when there is
+    one of the same settings. ``progress(step, total, loss)`` is called after every optimiser step."""
+    if not samples:
+        raise InputError("no training clips")
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    trained = select_trainable(model, settings.parts)
+    if settings.gradient_checkpointing:
+        model.enable_gradient_checkpointing()
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(parameters, lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    generator = torch.Generator().manual_seed(settings.seed)
+    state = RunState()
+    checkpoint = run_dir / CHECKPOINT
+    if checkpoint.is_file():
+        state = _resume(checkpoint, model, optimizer, generator, settings, say)
+    log = LossLog(run_dir)
+    count = sum(p.numel() for p in parameters)
+    say(f"training {settings.parts.strategy}: {len(trained)} tensors, {count:,} parameters; {len(samples)} clips, "
+        f"{settings.batch} per step; timesteps {settings.timesteps.kind}")  # fmt: skip
+    device = next(model.parameters()).device
+    model.train()
+    order = _order(len(samples), settings.seed, state.epoch)
+    while state.step < settings.steps:
+        started = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        losses, times = [], []
+        for _ in range(settings.batch):
+            if state.position >= len(order):
+                state.epoch, state.position = state.epoch + 1, 0
+                order = _order(len(samples), settings.seed, state.epoch)
+            sample = load_sample(samples[order[state.position]])
+            state.position += 1
+            timestep = settings.timesteps.sample(1, state.step, generator)
+            noise = torch.randn(sample.target.shape, generator=generator)
+            drops = torch.rand(2, generator=generator)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=settings.autocast_bf16):
+                loss = flow_matching_loss(model, sample, timestep, noise, bool(drops[0] < settings.dropout.reference),
+                                          bool(drops[1] < settings.dropout.prompt))  # fmt: skip
+            (loss / settings.batch).backward()
+            losses.append(float(loss.detach()))
+            times.append(float(timestep))
+        optimizer.step()
+        state.step += 1
+        mean = sum(losses) / len(losses)
+        if not math.isfinite(mean):
+            raise InputError(f"the loss became {mean} at step {state.step}; lower the learning rate or check the data")
+        log.add(state.step, mean, sum(times) / len(times), time.perf_counter() - started)
+        if progress is not None:
+            progress(state.step, settings.steps, mean)
+        if state.step % settings.save_every == 0 or state.step == settings.steps:
+            _save(checkpoint, {"format": "realisdance-training-checkpoint", "version": 1,
+                               "settings": settings.fingerprint(), "state": dataclasses.asdict(state),
+                               "trainable": trainable_state(model), "optimizer": optimizer.state_dict(),
+                               "generator": generator.get_state()})  # fmt: skip
+            log.plot()
+    model.eval()
+    return state
+
+
+def _resume(path: Path, model, optimizer, generator, settings: TrainSettings, say) -> RunState:
+    record = torch_load_plain(path, "training checkpoint")
+    if not isinstance(record, dict) or record.get("format") != "realisdance-training-checkpoint":
+        raise InputError(f"{path} is not a training checkpoint; use another --run-dir")
+    if record["settings"] != settings.fingerprint():
+        raise InputError(
+            f"{path} was saved by a run with other settings; resume with the same settings (only --steps may change) "
+            "or start a new run in another --run-dir"
+        )
+    missing = set(record["trainable"]) ^ {n for n, p in model.named_parameters() if p.requires_grad}
+    if missing:
+        raise InputError(f"{path} trained other parameters than this model has ({sorted(missing)[:3]}...)")
+    with torch.no_grad():
+        parameters = dict(model.named_parameters())
+        for name, value in record["trainable"].items():
+            parameters[name].copy_(value)
+    optimizer.load_state_dict(record["optimizer"])
+    generator.set_state(record["generator"])
+    state = RunState(**record["state"])
+    say(f"resuming from {path} at step {state.step}")
+    return state
