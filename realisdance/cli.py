@@ -39,6 +39,7 @@ from .speed_options import (
     describe_speed,
     model_patches,
 )
+from .training.command import add_train_parser
 
 CACHE_DIR = Path.home() / ".cache" / "realisdance"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
@@ -169,6 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--vram-budget", type=float, default=None, help="GiB of device memory to plan the tiles for (default: free)"
     )
     _add_vae_tiling_options(decode)
+
+    add_train_parser(commands, shown)
 
     demo = commands.add_parser("demo", help="the main job on an embedded tiny model and a synthetic pose clip", **shown)
     demo.add_argument("--model", default=None, help="a real RealisDance-DiT release folder instead of the tiny one")
@@ -638,6 +641,10 @@ def main(argv: list[str] | None = None) -> int:
             decode_command(args, _device(args))
         elif args.command == "pose":
             make_pose_videos(args, args.out)
+        elif args.command == "train":
+            from .training.command import train_command
+
+            train_command(args, _device(args))
         else:
             check_release_folder(args.model, args.transformer)
             if args.root and any(getattr(args, name) is not None for name in ("ref", "smpl", "hamer", "out")):

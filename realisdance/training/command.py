@@ -1,0 +1,101 @@
+"""``python -m realisdance train``: fine-tune RealisDance-DiT on a folder in the official layout.
+
+    realisdance train --model /path/to/RealisDance-DiT --data my_clips --run-dir runs/first \
+        --train part --steps 500 --batch 16 --timesteps low-noise-warmup
+
+Everything is checked before anything loads (numbers, the data folder and every clip's files). The clips are encoded
+once into ``--cache`` (default ``RUN/cache``); the DiT then trains alone. The run directory holds ``checkpoint.pt``
+(a rerun of the same command resumes from it; raise ``--steps`` to train further), ``loss.csv``, ``loss.png`` and
+the result: ``transformer/`` (part / full) or ``lora.safetensors`` (lora).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .objective import Dropout
+from .parts import STRATEGIES, TrainableParts
+from .timesteps import KINDS, TimestepSchedule
+
+
+def add_train_parser(commands, shown: dict) -> None:
+    train = commands.add_parser("train", help="fine-tune RealisDance-DiT on clips in the official layout", **shown)
+    train.add_argument("--model", required=True, help="the release folder to start from (its encoders encode the data)")
+    train.add_argument("--data", type=Path, required=True, help="ref/, smpl/, hamer/, video/ (targets), prompt/")
+    train.add_argument("--run-dir", type=Path, required=True, help="checkpoints, loss log and the result go here")
+    train.add_argument("--cache", type=Path, default=None, help="encoded clips (default: RUN_DIR/cache)")
+    train.add_argument(
+        "--train", choices=STRATEGIES, default="part",
+        help="part: new modules + self-attention (the paper); full; lora (PEFT on self-attention)",
+    )  # fmt: skip
+    train.add_argument("--lora-rank", type=int, default=32)
+    train.add_argument("--steps", type=int, default=1000, help="optimiser steps")
+    train.add_argument("--batch", type=int, default=8, help="clips per optimiser step (gradient accumulation)")
+    train.add_argument("--lr", type=float, default=1e-5, help="AdamW learning rate (the paper's)")
+    train.add_argument("--timesteps", choices=KINDS, default="low-noise-warmup")
+    train.add_argument("--warmup-alpha", type=float, default=1.0, help="warmup strength at step 0, in [0, 1]")
+    train.add_argument("--warmup-steps", type=int, default=1000, help="tau: steps until timesteps are uniform")
+    train.add_argument("--reference-dropout", type=float, default=0.05)
+    train.add_argument("--prompt-dropout", type=float, default=0.05)
+    train.add_argument("--frames", type=int, default=81, help="frames per clip (4k+1)")
+    train.add_argument("--max-area", type=int, default=768 * 768, help="pixels per frame")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--save-every", type=int, default=100, help="steps between checkpoints")
+    train.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
+    train.add_argument("--bf16", action="store_true", help="bf16 compute on fp32 master weights (CUDA)")
+    train.add_argument(
+        "--gradient-checkpointing", action="store_true", help="recompute blocks in backward: less memory"
+    )
+
+
+def settings_from(args):
+    from ..pipeline.preprocess import check_frame_count
+    from .run import TrainSettings
+
+    check_frame_count(args.frames)
+    return TrainSettings(
+        steps=args.steps,
+        batch=args.batch,
+        learning_rate=args.lr,
+        parts=TrainableParts(args.train, lora_rank=args.lora_rank),
+        timesteps=TimestepSchedule(args.timesteps, alpha=args.warmup_alpha, tau=args.warmup_steps),
+        dropout=Dropout(args.reference_dropout, args.prompt_dropout),
+        seed=args.seed,
+        save_every=args.save_every,
+        gradient_checkpointing=args.gradient_checkpointing,
+        autocast_bf16=args.bf16,
+    )
+
+
+def train_command(args: argparse.Namespace, device: str) -> None:
+    from tqdm import tqdm
+
+    from ..checkpoints import load_transformer
+    from ..release_folder import check_release_folder
+    from .data import DataSettings, build_cache, find_clips
+    from .export import base_of_new_modules, export_lora, export_transformer
+    from .run import train
+
+    settings = settings_from(args)
+    check_release_folder(args.model, None)
+    clips = find_clips(args.data)
+    cache = args.cache or args.run_dir / "cache"
+    samples = build_cache(args.model, clips, cache, DataSettings(args.frames, args.max_area))
+    model = load_transformer(args.model, dtype="fp32", device=device)
+    base = base_of_new_modules(model)
+    with tqdm(total=settings.steps, desc="training", unit="step") as bar:
+
+        def progress(step: int, total: int, loss: float) -> None:
+            bar.n = step
+            bar.set_postfix(loss=f"{loss:.4f}")
+            bar.refresh()
+
+        train(model, samples, args.run_dir, settings, say=tqdm.write, progress=progress)
+    if settings.parts.strategy == "lora":
+        out = export_lora(model, base, args.run_dir / "lora.safetensors")
+        print(f"wrote {out}: use it with `realisdance animate --lora {out}` or a ComfyUI LoRA loader")
+    else:
+        out = export_transformer(model, args.run_dir / "transformer")
+        print(f"wrote {out}: use it with `realisdance animate --model {args.model} --transformer {out}`")
+    print(f"loss log: {args.run_dir / 'loss.csv'}, curve: {args.run_dir / 'loss.png'}")

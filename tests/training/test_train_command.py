@@ -1,0 +1,102 @@
+"""``realisdance train`` end to end on the tiny release: the data folder checked, clips encoded once, a run that
+resumes, and results the inference side loads (a transformer folder; a LoRA that our LoRA loading reproduces)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from realisdance import cli
+from realisdance.tiny import build_tiny_release
+from realisdance.video import write_video
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory):
+    return build_tiny_release(tmp_path_factory.mktemp("model") / "RealisDance-DiT")
+
+
+def write_clip(root, name, frames=9, size=(64, 96), seed=0):
+    rng = np.random.default_rng(seed)
+    for folder in ("ref", "smpl", "hamer", "video", "prompt"):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rng.integers(0, 255, (80, 50, 3), dtype=np.uint8)).save(root / "ref" / f"{name}.png")
+    for stream in ("smpl", "hamer", "video"):
+        write_video(root / stream / f"{name}.mp4", rng.integers(0, 255, (frames, *size, 3), dtype=np.uint8), fps=16)
+    (root / "prompt" / f"{name}.txt").write_text("a person dancing")
+
+
+def args(release, data, run, *extra):
+    return ["train", "--model", str(release), "--data", str(data), "--run-dir", str(run), "--frames", "5",
+            "--max-area", str(64 * 96), "--batch", "2", "--lr", "1e-3", "--device", "cpu", "--save-every", "1",
+            *extra]  # fmt: skip
+
+
+def test_part_training_writes_a_transformer_the_pipeline_loads_and_a_rerun_resumes(release, tmp_path, capsys):
+    from realisdance.checkpoints import load_transformer
+
+    data, run = tmp_path / "data", tmp_path / "run"
+    for index in range(2):
+        write_clip(data, f"c{index}", seed=index)
+    assert cli.main(args(release, data, run, "--steps", "2")) == 0
+    out = capsys.readouterr().out
+    assert "encoding 2 of 2 clips" in out and (run / "cache" / "c0.pt").is_file()
+    trained = load_transformer(run / "transformer", dtype="fp32")
+    base = load_transformer(release, dtype="fp32")
+    assert not torch.equal(trained.add_proj.weight, base.add_proj.weight)
+    torch.testing.assert_close(trained.blocks[0].ffn.net[0].proj.weight, base.blocks[0].ffn.net[0].proj.weight)
+    assert cli.main(args(release, data, run, "--steps", "3")) == 0  # more steps: resumes, no re-encoding
+    out = capsys.readouterr()
+    assert "encoding" not in out.out and "resuming" in out.out + out.err
+    assert len((run / "loss.csv").read_text().splitlines()) == 1 + 3
+    video = tmp_path / "out.mp4"
+    animate = ["animate", "--model", str(release), "--transformer", str(run / "transformer"), "--ref",
+               str(data / "ref" / "c0.png"), "--smpl", str(data / "smpl" / "c0.mp4"), "--hamer",
+               str(data / "hamer" / "c0.mp4"), "--out", str(video), "--frames", "5", "--max-area", str(64 * 96),
+               "--steps", "1", "--device", "cpu"]  # fmt: skip
+    assert cli.main(animate) == 0 and video.is_file()
+
+
+def test_a_trained_lora_loads_with_the_packs_lora_loading_and_gives_the_trained_model(release, tmp_path):
+    pytest.importorskip("peft")
+    from realisdance.checkpoints import load_transformer
+    from realisdance.lora import LoraSpec, apply_loras
+    from realisdance.training.data import load_sample
+    from realisdance.training.export import base_of_new_modules, export_lora
+    from realisdance.training.objective import flow_matching_loss
+    from realisdance.training.parts import TrainableParts
+    from realisdance.training.run import TrainSettings, train
+
+    data, run = tmp_path / "data", tmp_path / "run"
+    write_clip(data, "c0")
+    assert cli.main(args(release, data, run, "--steps", "1", "--train", "lora", "--lora-rank", "4")) == 0
+    assert (run / "lora.safetensors").is_file()
+    # The same training in-process (same seed and data): the adapter model the export must reproduce.
+    model = load_transformer(release, dtype="fp32")
+    base = base_of_new_modules(model)
+    samples = sorted((run / "cache").glob("*.pt"))
+    settings = TrainSettings(steps=1, batch=2, learning_rate=1e-3, parts=TrainableParts("lora", lora_rank=4))
+    train(model, samples, tmp_path / "again", settings, say=lambda text: None)
+    export_lora(model, base, tmp_path / "again.safetensors")
+    merged = load_transformer(release, dtype="fp32")
+    apply_loras(merged, [LoraSpec(run / "lora.safetensors")], mode="merge")
+    sample = load_sample(samples[0])
+    noise = torch.randn(sample.target.shape, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = flow_matching_loss(model, sample, torch.tensor([400.0]), noise)
+        got = flow_matching_loss(merged, sample, torch.tensor([400.0]), noise)
+        plain = flow_matching_loss(load_transformer(release, dtype="fp32"), sample, torch.tensor([400.0]), noise)
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-6)
+    assert abs(float(got) - float(plain)) > 1e-6  # the LoRA changed the model
+
+
+def test_a_data_folder_without_targets_is_refused_before_anything_loads(release, tmp_path, capsys):
+    data = tmp_path / "data"
+    write_clip(data, "c0")
+    (data / "video" / "c0.mp4").unlink()
+    assert cli.main(args(release, data, tmp_path / "run", "--steps", "1")) == 2
+    assert "has no target video" in capsys.readouterr().err
+    assert cli.main(args(release, data, tmp_path / "run", "--warmup-alpha", "2")) == 2
+    assert "alpha must be in [0, 1]" in capsys.readouterr().err
