@@ -159,15 +159,21 @@ def load_transformer(
     device: str | torch.device = "cpu",
     config_overrides: dict | None = None,
     progress: Callable[[int, int], None] | None = None,
+    from_plain_wan: bool = False,
 ) -> RealisDanceTransformer:
     """Load the transformer from a release folder, a ``transformer/`` folder, a shard index or one safetensors file.
 
     dtype: 'auto' (the file's precision), 'fp32', 'bf16', 'fp16', 'fp8_e4m3fn' or 'fp8_e5m2' (fp8 storage with bf16
     compute). Single files in diffusers, original-Wan or ComfyUI naming are all accepted.
+    ``from_plain_wan``: a plain Wan 2.1 DiT is accepted too and gets the paper's initialisation of the new modules
+    (fine-tuning from Wan; ``RealisDanceTransformer.initialize_new_modules``).
     """
     source = locate(path)
     plans, shapes = plan_tensors(source)
-    require_realisdance(source, shapes)
+    new_modules = RealisDanceTransformer.realisdance_modules
+    plain = from_plain_wan and not any(f"{m}.weight" in shapes for m in new_modules)
+    if not plain:
+        require_realisdance(source, shapes)
     config = resolve_config(source, shapes, config_overrides)
     try:
         with torch.device("meta"):
@@ -177,7 +183,8 @@ def load_transformer(
     dtype_name = resolve_dtype(dtype, dominant_stored_dtype(source.headers))
     apply_dtype_plan(model, dtype_name)
     targets = dict(model.named_parameters())
-    _check_against_model(source, targets, plans, shapes)
+    fresh = {n for n in targets if n.split(".")[0] in new_modules} if plain else set()
+    _check_against_model(source, {n: p for n, p in targets.items() if n not in fresh}, plans, shapes)
 
     by_header: dict[int, list[str]] = {}
     for name, plan in plans.items():
@@ -194,4 +201,10 @@ def load_transformer(
                 done += 1
                 if progress is not None:
                     progress(done, total)
+    if plain:
+        for name in new_modules:  # fresh weights (torch's default init), then the paper's: add_proj zero, copy
+            module = getattr(model, name)
+            module.to_empty(device=device)
+            module.reset_parameters()
+        model.initialize_new_modules()
     return model.eval().requires_grad_(False)

@@ -24,6 +24,11 @@ def add_train_parser(commands, shown: dict) -> None:
     train.add_argument("--model", required=True, help="the release folder to start from (its encoders encode the data)")
     train.add_argument("--data", type=Path, required=True, help="ref/, smpl/, hamer/, video/ (targets), prompt/")
     train.add_argument("--run-dir", type=Path, required=True, help="checkpoints, loss log and the result go here")
+    train.add_argument(
+        "--init", choices=("release", "wan"), default="release",
+        help="release: continue from the model's RealisDance weights; wan: --model is a plain Wan 2.1 folder, the "
+        "new modules get the paper's initialisation (add_proj zero, reference patchifier copied)",
+    )  # fmt: skip
     train.add_argument("--cache", type=Path, default=None, help="encoded clips (default: RUN_DIR/cache)")
     train.add_argument(
         "--train", choices=STRATEGIES, default="part",
@@ -82,7 +87,7 @@ def train_command(args: argparse.Namespace, device: str) -> None:
     clips = find_clips(args.data)
     cache = args.cache or args.run_dir / "cache"
     samples = build_cache(args.model, clips, cache, DataSettings(args.frames, args.max_area))
-    model = load_transformer(args.model, dtype="fp32", device=device)
+    model = load_transformer(args.model, dtype="fp32", device=device, from_plain_wan=args.init == "wan")
     base = base_of_new_modules(model)
     with tqdm(total=settings.steps, desc="training", unit="step") as bar:
 

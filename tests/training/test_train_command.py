@@ -100,3 +100,28 @@ def test_a_data_folder_without_targets_is_refused_before_anything_loads(release,
     assert "has no target video" in capsys.readouterr().err
     assert cli.main(args(release, data, tmp_path / "run", "--warmup-alpha", "2")) == 2
     assert "alpha must be in [0, 1]" in capsys.readouterr().err
+
+
+def test_fine_tuning_from_plain_wan_gets_the_papers_initialisation(release, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from realisdance.checkpoints import load_transformer
+    from realisdance.errors import CheckpointError
+
+    plain = tmp_path / "wan" / "transformer"
+    plain.mkdir(parents=True)
+    state = {}
+    for shard in (release / "transformer").glob("*.safetensors"):
+        state.update(load_file(str(shard)))
+    save_file({k: v for k, v in state.items() if k.split(".")[0] not in ("add_conv_in", "add_proj", "attn_conv_in")},
+              str(plain / "diffusion_pytorch_model.safetensors"))  # fmt: skip
+    config = (release / "transformer" / "config.json").read_text()
+    (plain / "config.json").write_text(config.replace("RealisDanceDiT", "WanTransformer3DModel"))
+    with pytest.raises(CheckpointError, match="plain Wan 2.1"):
+        load_transformer(plain, dtype="fp32")
+    model = load_transformer(plain, dtype="fp32", from_plain_wan=True)
+    assert torch.count_nonzero(model.add_proj.weight) == 0 and torch.count_nonzero(model.add_proj.bias) == 0
+    torch.testing.assert_close(model.attn_conv_in.weight, model.patch_embedding.weight[:, :16])
+    torch.testing.assert_close(model.attn_conv_in.bias, model.patch_embedding.bias)
+    assert torch.isfinite(model.add_conv_in.weight).all() and model.add_conv_in.weight.std() > 0
+    torch.testing.assert_close(model.blocks[0].attn1.to_q.weight, state["blocks.0.attn1.to_q.weight"].float())
