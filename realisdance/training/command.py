@@ -85,18 +85,25 @@ def train_command(args: argparse.Namespace, device: str) -> None:
     settings = settings_from(args)
     check_release_folder(args.model, None)
     clips = find_clips(args.data)
+    rank, device = _join_processes(device)  # torchrun / torch.distributed.run: one process per GPU
     cache = args.cache or args.run_dir / "cache"
-    samples = build_cache(args.model, clips, cache, DataSettings(args.frames, args.max_area))
+    if rank == 0:  # encoded once, by the first process; the others wait for it
+        build_cache(args.model, clips, cache, DataSettings(args.frames, args.max_area))
+    _barrier()
+    samples = build_cache(args.model, clips, cache, DataSettings(args.frames, args.max_area), say=lambda text: None)
     model = load_transformer(args.model, dtype="fp32", device=device, from_plain_wan=args.init == "wan")
     base = base_of_new_modules(model)
-    with tqdm(total=settings.steps, desc="training", unit="step") as bar:
+    with tqdm(total=settings.steps, desc="training", unit="step", disable=rank != 0) as bar:
 
         def progress(step: int, total: int, loss: float) -> None:
             bar.n = step
             bar.set_postfix(loss=f"{loss:.4f}")
             bar.refresh()
 
-        train(model, samples, args.run_dir, settings, say=tqdm.write, progress=progress)
+        train(model, samples, args.run_dir, settings, say=tqdm.write if rank == 0 else (lambda text: None),
+              progress=progress)  # fmt: skip
+    if rank != 0:
+        return
     if settings.parts.strategy == "lora":
         out = export_lora(model, base, args.run_dir / "lora.safetensors")
         print(f"wrote {out}: use it with `realisdance animate --lora {out}` or a ComfyUI LoRA loader")
@@ -104,3 +111,30 @@ def train_command(args: argparse.Namespace, device: str) -> None:
         out = export_transformer(model, args.run_dir / "transformer")
         print(f"wrote {out}: use it with `realisdance animate --model {args.model} --transformer {out}`")
     print(f"loss log: {args.run_dir / 'loss.csv'}, curve: {args.run_dir / 'loss.png'}")
+
+
+def _join_processes(device: str) -> tuple[int, str]:
+    """(rank, device) of this process: under torch.distributed.run (WORLD_SIZE > 1) it joins the process group,
+    NCCL on GPUs (one per process, by LOCAL_RANK), gloo on CPUs."""
+    import os
+
+    import torch
+    import torch.distributed as dist
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 0, device
+    cuda = torch.device(device).type == "cuda"
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if cuda else "gloo")
+    if cuda:
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        device = f"cuda:{local}"
+    return dist.get_rank(), device
+
+
+def _barrier() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()

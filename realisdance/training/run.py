@@ -103,36 +103,54 @@ def train(model: torch.nn.Module, samples: list[Path], run_dir: str | Path, sett
     say(f"training {settings.parts.strategy}: {len(trained)} tensors, {count:,} parameters; {len(samples)} clips, "
         f"{settings.batch} per step; timesteps {settings.timesteps.kind}")  # fmt: skip
     device = next(model.parameters()).device
+    rank, world = _world()
+    if settings.batch % world:
+        raise InputError(f"the batch ({settings.batch} clips) must be a multiple of the {world} processes")
+    worker = model
+    if world > 1:  # torch.distributed.run: every process takes its share of each batch; DDP averages gradients
+        worker = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device] if device.type == "cuda" else None
+        )
     model.train()
     order = _order(len(samples), settings.seed, state.epoch)
     while state.step < settings.steps:
         started = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
         losses, times = [], []
-        for _ in range(settings.batch):
+        mine = [index for index in range(settings.batch) if index % world == rank]
+        for index in range(settings.batch):
             if state.position >= len(order):
                 state.epoch, state.position = state.epoch + 1, 0
                 order = _order(len(samples), settings.seed, state.epoch)
-            sample = load_sample(samples[order[state.position]])
+            path = samples[order[state.position]]
             state.position += 1
+            # Every process draws every clip's randomness in the same order (same generator state everywhere) and
+            # uses its own clips' draws: the run is the same whatever the number of processes.
             timestep = settings.timesteps.sample(1, state.step, generator)
-            noise = torch.randn(sample.target.shape, generator=generator)
+            noise_seed = int(torch.randint(0, 2**62, (1,), generator=generator))
             drops = torch.rand(2, generator=generator)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=settings.autocast_bf16):
-                loss = flow_matching_loss(model, sample, timestep, noise, bool(drops[0] < settings.dropout.reference),
+            if index not in mine:
+                continue
+            sample = load_sample(path)
+            noise = torch.randn(sample.target.shape, generator=torch.Generator().manual_seed(noise_seed))
+            last = index == mine[-1]
+            with _synchronised(worker, last), torch.autocast(device.type, dtype=torch.bfloat16,
+                                                             enabled=settings.autocast_bf16):  # fmt: skip
+                loss = flow_matching_loss(worker, sample, timestep, noise, bool(drops[0] < settings.dropout.reference),
                                           bool(drops[1] < settings.dropout.prompt))  # fmt: skip
-            (loss / settings.batch).backward()
+                (loss / len(mine)).backward()  # DDP then averages over processes: the mean over the whole batch
             losses.append(float(loss.detach()))
             times.append(float(timestep))
         optimizer.step()
         state.step += 1
-        mean = sum(losses) / len(losses)
+        mean, mean_time = _batch_means(losses, times, world, device)
         if not math.isfinite(mean):
             raise InputError(f"the loss became {mean} at step {state.step}; lower the learning rate or check the data")
-        log.add(state.step, mean, sum(times) / len(times), time.perf_counter() - started)
+        if rank == 0:
+            log.add(state.step, mean, mean_time, time.perf_counter() - started)
         if progress is not None:
             progress(state.step, settings.steps, mean)
-        if state.step % settings.save_every == 0 or state.step == settings.steps:
+        if rank == 0 and (state.step % settings.save_every == 0 or state.step == settings.steps):
             _save(checkpoint, {"format": "realisdance-training-checkpoint", "version": 1,
                                "settings": settings.fingerprint(), "state": dataclasses.asdict(state),
                                "trainable": trainable_state(model), "optimizer": optimizer.state_dict(),
@@ -140,6 +158,34 @@ def train(model: torch.nn.Module, samples: list[Path], run_dir: str | Path, sett
             log.plot()
     model.eval()
     return state
+
+
+def _world() -> tuple[int, int]:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _synchronised(worker, last: bool):
+    """DDP all-reduces gradients on the last backward of a step only (the others accumulate locally)."""
+    from contextlib import nullcontext
+
+    no_sync = getattr(worker, "no_sync", None)
+    return nullcontext() if last or no_sync is None else no_sync()
+
+
+def _batch_means(losses: list[float], times: list[float], world: int, device) -> tuple[float, float]:
+    """The step's mean loss and timestep over every process's clips."""
+    totals = torch.tensor([sum(losses), sum(times), len(losses)], dtype=torch.float64)
+    if world > 1:
+        import torch.distributed as dist
+
+        totals = totals.to(device)
+        dist.all_reduce(totals)
+        totals = totals.cpu()
+    return float(totals[0] / totals[2]), float(totals[1] / totals[2])
 
 
 def _resume(path: Path, model, optimizer, generator, settings: TrainSettings, say) -> RunState:
