@@ -24,6 +24,7 @@ from .decode_stage import (
     sampling_out_of_memory_advice,
 )
 from .errors import InputError, RealisDanceError
+from .evaluation.command import add_evaluate_parser
 from .latents_file import OUTPUT_FPS, latents_path_for, save_latents
 from .output_paths import OutputClaim, check_output
 from .pipeline.window_sampling import DEFAULT_SCHEME, SCHEMES
@@ -172,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_vae_tiling_options(decode)
 
     add_train_parser(commands, shown)
+    add_evaluate_parser(commands, shown)
 
     demo = commands.add_parser("demo", help="the main job on an embedded tiny model and a synthetic pose clip", **shown)
     demo.add_argument("--model", default=None, help="a real RealisDance-DiT release folder instead of the tiny one")
@@ -641,6 +643,10 @@ def main(argv: list[str] | None = None) -> int:
             decode_command(args, _device(args))
         elif args.command == "pose":
             make_pose_videos(args, args.out)
+        elif args.command == "evaluate":
+            from .evaluation.command import evaluate_command
+
+            evaluate_command(args)
         elif args.command == "train":
             from .training.command import train_command
 
