@@ -24,7 +24,7 @@ from .decode_stage import (
     sampling_out_of_memory_advice,
 )
 from .errors import InputError, RealisDanceError
-from .evaluation.command import add_evaluate_parser
+from .evaluation.command import add_evaluate_parser, add_prepare_parser
 from .latents_file import OUTPUT_FPS, latents_path_for, save_latents
 from .output_paths import OutputClaim, check_output
 from .pipeline.window_sampling import DEFAULT_SCHEME, SCHEMES
@@ -174,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_train_parser(commands, shown)
     add_evaluate_parser(commands, shown)
+    add_prepare_parser(commands, shown)
 
     demo = commands.add_parser("demo", help="the main job on an embedded tiny model and a synthetic pose clip", **shown)
     demo.add_argument("--model", default=None, help="a real RealisDance-DiT release folder instead of the tiny one")
@@ -643,6 +644,10 @@ def main(argv: list[str] | None = None) -> int:
             decode_command(args, _device(args))
         elif args.command == "pose":
             make_pose_videos(args, args.out)
+        elif args.command == "eval-prepare":
+            from .evaluation.command import prepare_command
+
+            prepare_command(args)
         elif args.command == "evaluate":
             from .evaluation.command import evaluate_command
 

@@ -78,3 +78,32 @@ def test_missing_networks_are_named_and_unpaired_videos_refused(folders, capsys)
     (gt / "v1.mp4").unlink()
     assert cli.main(["evaluate", "--pred", str(pred), "--gt", str(gt)]) == 2
     assert "no ground truth for v1.mp4" in capsys.readouterr().err
+
+
+def test_the_tiktok_protocol_cuts_24_frames_with_the_middle_one_as_reference(tmp_path, capsys):
+    from PIL import Image
+
+    rng = np.random.default_rng(3)
+    data = tmp_path / "data"
+    frames = np.zeros((80, 96, 64, 3), np.uint8)
+    frames[:] = np.arange(80, dtype=np.uint8)[:, None, None, None] * 3  # each frame's grey level names it
+    write_video(data / "video" / "c0.mp4", frames, fps=30)
+    for kind in ("smpl", "hamer"):
+        write_video(data / kind / "c0.mp4", rng.integers(0, 255, (80, 96, 64, 3), dtype=np.uint8), fps=30)
+    out = tmp_path / "tiktok"
+    assert cli.main(["eval-prepare", "tiktok", "--data", str(data), "--out", str(out)]) == 0
+    assert "--frames 25" in capsys.readouterr().out
+    truth, fps = read_video(out / "gt" / "c0.mp4")
+    assert truth.shape == (24, 896, 512, 3) and fps == 16
+    np.testing.assert_allclose(truth[:, 400:500, 200:300].mean((1, 2, 3)), np.arange(1, 72, 3) * 3, atol=3)
+    assert read_video(out / "smpl" / "c0.mp4")[0].shape[0] == 25  # 4k+1 for the model
+    reference = np.asarray(Image.open(out / "ref" / "c0.png"))
+    assert abs(float(reference.mean()) - 37 * 3) < 3  # the middle of frames 1, 4, ..., 70
+
+
+def test_a_clip_too_short_for_the_protocol_is_refused(tmp_path, capsys):
+    data = tmp_path / "data"
+    for kind in ("video", "smpl", "hamer"):
+        write_video(data / kind / "c0.mp4", np.zeros((30, 32, 32, 3), np.uint8), fps=16)
+    assert cli.main(["eval-prepare", "realisdance-val", "--data", str(data), "--out", str(tmp_path / "o")]) == 2
+    assert "needs 5 s" in capsys.readouterr().err

@@ -18,6 +18,29 @@ def add_evaluate_parser(commands, shown: dict) -> None:
     evaluate.add_argument("--out", type=Path, default=None, help="also write the scores as JSON here")
 
 
+def add_prepare_parser(commands, shown: dict) -> None:
+    prepare = commands.add_parser(
+        "eval-prepare", help="cut real clips and their pose renders to an evaluation protocol (TikTok, UBC, Val)",
+        **shown,
+    )  # fmt: skip
+    prepare.add_argument("protocol", choices=("tiktok", "ubc", "realisdance-val"))
+    prepare.add_argument("--data", type=Path, required=True, help="video/<id>.mp4 with smpl/ and hamer/ renders")
+    prepare.add_argument("--out", type=Path, required=True, help="writes ref/ smpl/ hamer/ prompt/ and gt/ here")
+
+
+def prepare_command(args: argparse.Namespace) -> None:
+    from .protocols import PROTOCOLS, prepare
+
+    names = prepare(args.protocol, args.data, args.out)
+    protocol = PROTOCOLS[args.protocol]
+    frames = 25 if protocol.stride is not None else 81
+    area = protocol.long_side * protocol.short_side
+    print(f"{len(names)} clips cut to the {args.protocol} protocol in {args.out}; next:\n"
+          f"  realisdance animate --model MODEL --root {args.out} --out-dir {args.out / 'pred'} --frames {frames} "
+          f"--max-area {area}\n"
+          f"  realisdance evaluate --pred {args.out / 'pred'} --gt {args.out / 'gt'}")  # fmt: skip
+
+
 def evaluate_command(args: argparse.Namespace) -> None:
     from ..errors import InputError
     from .scoring import ScoringNetworks, score
