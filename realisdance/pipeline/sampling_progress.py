@@ -54,7 +54,8 @@ def _digest_tensor(digest, tensor: torch.Tensor | None) -> None:
         return
     flat = tensor.detach().to("cpu").contiguous()
     digest.update(f"{flat.dtype}{tuple(flat.shape)}".encode())
-    digest.update(flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b"")
+    if flat.numel():
+        digest.update(flat.view(torch.uint8).numpy())  # the buffer itself: no copy of a clip-sized tensor
 
 
 def job_fingerprint(conditions, settings, scheduler, *tensors) -> str:
