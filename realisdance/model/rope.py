@@ -100,15 +100,19 @@ class ShiftedRotaryEmbedding(torch.nn.Module):
                 f"output size or reference image."
             )
 
-    def forward(self, video_grid, reference_grid=None, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, video_grid, reference_grid=None, device=None, pad: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """(cos, sin), each (1, tokens + pad, 1, head_dim); ``pad`` identity rotations (cos 1, sin 0) at the end, for
+        the padding tokens of a sequence split between processes (they are masked out of attention)."""
         device = torch.device(device or "cpu")
-        key = (tuple(video_grid), None if reference_grid is None else tuple(reference_grid), self.shift, device)
+        key = (tuple(video_grid), None if reference_grid is None else tuple(reference_grid), self.shift, device, pad)
         if self._last is not None and self._last[0] == key:
             return self._last[1]
         positions = joint_positions(video_grid, reference_grid, self.shift, device=device)
         self.check_limits(positions, video_grid, reference_grid)
         angles = torch.cat([table[positions[:, axis]] for axis, table in enumerate(self._axis_angles(device))], -1)
         angles = angles.repeat_interleave(2, dim=-1)  # one angle per channel of each (2j, 2j+1) pair
+        if pad:
+            angles = torch.cat([angles, angles.new_zeros(pad, angles.shape[1])])
         cos = angles.cos().float()[None, :, None, :]
         sin = angles.sin().float()[None, :, None, :]
         self._last = (key, (cos, sin))

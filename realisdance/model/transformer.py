@@ -35,6 +35,18 @@ def _lora_scale(attention_kwargs: dict | None) -> float:
     return float(attention_kwargs["scale"])
 
 
+def _set_key_padding(model, real: int, pad: int, device) -> None:
+    """Tell the self-attention processors which keys are padding (None: there is none)."""
+    if not getattr(model, "sequence_parallel_degree", 1) > 1:
+        return
+    mask = None
+    if pad:
+        mask = torch.zeros(1, 1, 1, real + pad, dtype=torch.bool, device=device)
+        mask[..., :real] = True
+    for block in model.blocks:
+        block.attn1.processor.key_padding_mask = mask
+
+
 def _tokens(x: torch.Tensor) -> torch.Tensor:
     """(B, C, F, H, W) patch grid -> (B, F*H*W, C) token sequence."""
     return x.flatten(2).transpose(1, 2)
@@ -228,8 +240,19 @@ class RealisDanceTransformer(WanTransformer3DModel):
             reference = self.attn_conv_in(attn_cond.to(dtype))
             reference_grid = tuple(reference.shape[2:])
             tokens = torch.cat([tokens, _tokens(reference).to(tokens.dtype)], dim=1)
+        # Split between processes (realisdance/parallel/sequence.py): a sequence that does not divide evenly gets
+        # padding tokens at the end, masked out of self-attention and dropped after proj_out with the reference.
+        pad = -tokens.shape[1] % getattr(self, "sequence_parallel_degree", 1)
+        if pad and not getattr(self, "sequence_parallel_masks", True):
+            raise InputError(
+                f"ring attention splits the {tokens.shape[1]} tokens evenly over {self.sequence_parallel_degree} "
+                "processes only; use Ulysses (--parallel ulysses), which pads and masks, or another size"
+            )
+        if pad:
+            tokens = torch.nn.functional.pad(tokens, (0, 0, 0, pad))
         tokens = tokens.contiguous()
-        rotary_emb = self.rope(video_grid, reference_grid, device=tokens.device)
+        rotary_emb = self.rope(video_grid, reference_grid, device=tokens.device, pad=pad)
+        _set_key_padding(self, tokens.shape[1] - pad, pad, tokens.device)
 
         text_dtype = self.condition_embedder.text_embedder.linear_1.weight.dtype
         if encoder_hidden_states_image is not None:

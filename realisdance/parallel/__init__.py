@@ -1,0 +1,1 @@
+"""Running one clip on several processes (issue 16): sequence parallelism of the DiT."""

@@ -1,0 +1,59 @@
+"""One clip on several processes: Ulysses sequence parallelism of the DiT (diffusers' context-parallel machinery on
+our subclass) gives the single-process forward, on 2 CPU processes (gloo), with reference tokens, for a sequence that
+splits evenly and one that needs padding (masked out of attention)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+CHILD = r"""
+import sys, torch, torch.distributed as dist
+sys.path[:0] = [{root!r}, {tests!r}]
+from helpers import randomize_
+from realisdance.model import build_transformer, named_config
+from realisdance.parallel.sequence import enable_sequence_parallel
+torch.set_num_threads(1)
+dist.init_process_group("gloo")
+model = randomize_(build_transformer(named_config("tiny-I2V")), 0).eval()
+g = torch.Generator().manual_seed(1)
+hidden = torch.randn(1, 36, 2, 4, 6, generator=g)
+text, clip = torch.randn(1, 512, 32, generator=g), torch.randn(1, 257, 24, generator=g)
+pose = torch.randn(1, 32, 2, 4, 6, generator=g)
+# 12 video tokens + 6 reference tokens (even), + 3 (15: padded to 16 and masked)
+references = [torch.randn(1, 16, 1, 4, 6, generator=g), torch.randn(1, 16, 1, 2, 6, generator=g)]
+t = torch.tensor([500.0])
+with torch.no_grad():
+    single = [model(hidden, t, text, clip, add_cond=pose, attn_cond=r, return_dict=False)[0] for r in references]
+enable_sequence_parallel(model, "ulysses")
+seen = []
+handle = model.blocks[0].attn1.register_forward_pre_hook(lambda m, args: seen.append(args[0].shape[1]))
+lines = []
+with torch.no_grad():
+    for reference, expected in zip(references, single):
+        out = model(hidden, t, text, clip, add_cond=pose, attn_cond=reference, return_dict=False)[0]
+        lines.append(f"{{dist.get_rank()}} {{float((out - expected).abs().max())}} {{seen[-1]}}")
+open({results!r} + str(dist.get_rank()), "w").write("\n".join(lines))
+dist.destroy_process_group()
+"""
+
+
+@pytest.mark.slow
+def test_two_processes_give_the_single_process_forward(tmp_path):
+    script = tmp_path / "child.py"
+    results = tmp_path / "rank"
+    script.write_text(CHILD.format(root=str(ROOT), tests=str(ROOT / "tests"), results=str(results)))
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+                           str(script)], capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [line.split() for rank in (0, 1) for line in Path(f"{results}{rank}").read_text().splitlines()]
+    assert len(rows) == 4
+    for rank, error, local_tokens in rows:
+        assert float(error) <= 1e-5, (rank, error)
+    # each process held half of the sequence: 9 of 18 tokens, then 8 of 15 padded to 16
+    assert sorted(int(tokens) for _, _, tokens in rows) == [8, 8, 9, 9]
