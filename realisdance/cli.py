@@ -149,6 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--video", type=Path, help="a plain driving video instead of --smpl/--hamer: pose videos are made first "
         "(needs --body-models and --dwpose; written to <out>.pose/)"
     )  # fmt: skip
+    animate.add_argument(
+        "--parallel", choices=("none", "ulysses"), default="none",
+        help="one clip on several processes (python -m torch.distributed.run --nproc-per-node N -m realisdance "
+        "animate ...): the DiT's sequence split between them (Ulysses)",
+    )  # fmt: skip
     add_pose_arguments(animate)
     _add_run_options(animate)
 
@@ -270,6 +275,9 @@ def run_jobs(pipeline, jobs: list[Job], args, model=None) -> None:
         }
     settings = SamplerSettings(steps=args.steps, guidance=args.cfg, seed=args.seed, **windows)
     for job in jobs:
+        if not writes_outputs(args):  # the other processes of a --parallel run: they sample, the first one writes
+            run_job(pipeline, job, args, settings, model)
+            continue
         with OutputClaim(job.out):
             run_job(pipeline, job, args, settings, model)
 
@@ -305,8 +313,9 @@ def run_job(pipeline, job: Job, args, settings, model) -> None:
     with vae_progress(pipeline.vae, "encoding", encodes):
         conditions = pipeline.build_conditions(prepared, job.prompt, args.negative_prompt, grey_frames=grey_frames)
     step_cache = make_step_cache(cache_settings(args), settings.steps)
-    progress = SamplingProgress(progress_path_for(job.out)) if windowed else None
-    if progress is not None:
+    writer = writes_outputs(args)
+    progress = SamplingProgress(progress_path_for(job.out), writer=writer) if windowed else None
+    if progress is not None and writer:
         PROGRESS.resumable.append(progress.path)
     step_times = [time.perf_counter()]
 
@@ -324,6 +333,8 @@ def run_job(pipeline, job: Job, args, settings, model) -> None:
         if not is_out_of_memory(error):
             raise
         raise InputError(sampling_out_of_memory_advice(pipeline.memory_plan)) from None
+    if not writer:
+        return
     latents_path = keep_latents(latents, latents_path_for(job.out))
     if progress is not None:
         progress.clear()  # everything it held is in the latents file now
@@ -570,6 +581,32 @@ def print_plan_only(model, args, job_size, transformer=None) -> None:
     check_host_memory_for_cpu_run(plan, facts, device)
 
 
+def join_parallel(args) -> None:
+    """--parallel: join the processes torch.distributed.run started; every process but the first keeps quiet."""
+    if getattr(args, "parallel", "none") == "none":
+        return
+    from .parallel.processes import join_processes, launched_processes
+
+    if args.root is not None:
+        raise InputError("--parallel runs one clip on several processes; give --ref/--smpl/--hamer, not --root")
+    if launched_processes() < 2:
+        raise InputError(
+            "--parallel needs several processes: launch with python -m torch.distributed.run --nproc-per-node N -m "
+            "realisdance animate ... --parallel ulysses"
+        )
+    args._rank, args.device = join_processes(_device(args))
+    if args._rank:
+        import os
+
+        os.environ["TQDM_DISABLE"] = "1"
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (for the life of this process)
+
+
+def writes_outputs(args) -> bool:
+    """The process that writes the latents, the video and the progress file (all of them, but one, sample)."""
+    return getattr(args, "_rank", 0) == 0
+
+
 def _load_pipeline(model, args, transformer=None, job_size=None):
     from .pipeline.api import RealisDancePipeline
     from .pipeline.settings import ComponentPaths
@@ -587,6 +624,11 @@ def _load_pipeline(model, args, transformer=None, job_size=None):
         components=ComponentPaths(transformer=transformer),
         patches=model_patches(args),
     )
+    if getattr(args, "parallel", "none") != "none":
+        from .parallel.sequence import enable_sequence_parallel
+
+        degree = enable_sequence_parallel(pipeline.transformer, args.parallel)
+        print(f"sequence split over {degree} processes ({args.parallel})")
     print(f"loaded {model} on {device} in {time.perf_counter() - start:.1f} s")
     print(pipeline.memory_plan.describe())
     print(describe_speed(args))
@@ -667,6 +709,7 @@ def main(argv: list[str] | None = None) -> int:
             if getattr(args, "video", None) is not None:
                 check_run_arguments(args)  # every number of the animate run, before minutes of pose fitting
                 make_pose_videos(args, jobs[0].smpl.parent)
+            join_parallel(args)
             job_size = check_jobs(jobs, args)
             if args.plan_only:
                 print_plan_only(args.model, args, job_size, args.transformer)

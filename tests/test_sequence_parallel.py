@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
 
 CHILD = r"""
 import sys, torch, torch.distributed as dist
@@ -57,3 +58,42 @@ def test_two_processes_give_the_single_process_forward(tmp_path):
         assert float(error) <= 1e-5, (rank, error)
     # each process held half of the sequence: 9 of 18 tokens, then 8 of 15 padded to 16
     assert sorted(int(tokens) for _, _, tokens in rows) == [8, 8, 9, 9]
+
+
+@pytest.mark.slow
+def test_animate_under_torch_distributed_run_gives_the_one_process_video(tmp_path):
+    import torch
+    from test_cli import write_item
+
+    from realisdance import latents_file
+    from realisdance.tiny import build_tiny_release
+
+    release = build_tiny_release(tmp_path / "model")
+    write_item(tmp_path / "in", "m", frames=12)
+    folder = tmp_path / "in"
+    common = ["animate", "--model", str(release), "--ref", str(folder / "ref" / "m.png"), "--smpl",
+              str(folder / "smpl" / "m.mp4"), "--hamer", str(folder / "hamer" / "m.mp4"), "--frames", "5",
+              "--max-area", str(64 * 96), "--steps", "2", "--device", "cpu"]  # fmt: skip
+    env = {"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
+    one = subprocess.run([sys.executable, "-m", "realisdance", *common, "--out", str(tmp_path / "one.mp4")],
+                         capture_output=True, text=True, timeout=600, env=env)  # fmt: skip
+    assert one.returncode == 0, one.stderr[-3000:]
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m",
+                          "realisdance", *common, "--out", str(tmp_path / "two.mp4"), "--parallel", "ulysses"],
+                         capture_output=True, text=True, timeout=600, env=env)  # fmt: skip
+    assert two.returncode == 0, two.stderr[-3000:]
+    assert "sequence split over 2 processes" in two.stdout and two.stdout.count("wrote ") == 1  # written once
+    saved = [latents_file.load_latents(tmp_path / f"{name}.mp4.latents.pt").latents for name in ("one", "two")]
+    torch.testing.assert_close(saved[1], saved[0], rtol=1e-4, atol=1e-5)
+    assert (tmp_path / "two.mp4").is_file()
+
+
+def test_parallel_without_several_processes_is_one_sentence(tmp_path, capsys):
+    from test_cli import single_args
+
+    from realisdance import cli
+    from realisdance.tiny import build_tiny_release
+
+    release = build_tiny_release(tmp_path / "model")
+    assert cli.main(single_args(tmp_path, release, tmp_path / "o.mp4", "--parallel", "ulysses")) == 2
+    assert "launch with python -m torch.distributed.run" in capsys.readouterr().err

@@ -76,10 +76,11 @@ def job_fingerprint(conditions, settings, scheduler, *tensors) -> str:
 class SamplingProgress:
     """The progress file of one job: ``resume`` what a previous run of it saved, ``save`` as sampling goes."""
 
-    def __init__(self, path: str | os.PathLike, interval_s: float = 60.0, say=print) -> None:
+    def __init__(self, path: str | os.PathLike, interval_s: float = 60.0, say=print, writer: bool = True) -> None:
         self.path = Path(path)
         self.interval_s = interval_s
         self.say = say
+        self.writer = writer  # one clip on several processes: all resume from the file, the first one writes it
         self._last_save = time.monotonic()
 
     def resume(self, fingerprint: str) -> dict | None:
@@ -104,6 +105,8 @@ class SamplingProgress:
 
     def save(self, fingerprint: str, state: dict) -> None:
         """Write atomically (never a half-written file under the real name)."""
+        if not self.writer:
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:12]}.partial")
         record = {"format": PROGRESS_FORMAT, "version": 1, "fingerprint": fingerprint, "state": state}
@@ -115,4 +118,5 @@ class SamplingProgress:
         self._last_save = time.monotonic()
 
     def clear(self) -> None:
-        self.path.unlink(missing_ok=True)
+        if self.writer:
+            self.path.unlink(missing_ok=True)

@@ -77,6 +77,7 @@ def train_command(args: argparse.Namespace, device: str) -> None:
     from tqdm import tqdm
 
     from ..checkpoints import load_transformer
+    from ..parallel.processes import barrier, join_processes
     from ..release_folder import check_release_folder
     from .data import DataSettings, build_cache, find_clips
     from .export import base_of_new_modules, export_lora, export_transformer
@@ -85,11 +86,11 @@ def train_command(args: argparse.Namespace, device: str) -> None:
     settings = settings_from(args)
     check_release_folder(args.model, None)
     clips = find_clips(args.data)
-    rank, device = _join_processes(device)  # torchrun / torch.distributed.run: one process per GPU
+    rank, device = join_processes(device)  # torchrun / torch.distributed.run: one process per GPU
     cache = args.cache or args.run_dir / "cache"
     if rank == 0:  # encoded once, by the first process; the others wait for it
         build_cache(args.model, clips, cache, DataSettings(args.frames, args.max_area))
-    _barrier()
+    barrier()
     samples = build_cache(args.model, clips, cache, DataSettings(args.frames, args.max_area), say=lambda text: None)
     model = load_transformer(args.model, dtype="fp32", device=device, from_plain_wan=args.init == "wan")
     base = base_of_new_modules(model)
@@ -111,30 +112,3 @@ def train_command(args: argparse.Namespace, device: str) -> None:
         out = export_transformer(model, args.run_dir / "transformer")
         print(f"wrote {out}: use it with `realisdance animate --model {args.model} --transformer {out}`")
     print(f"loss log: {args.run_dir / 'loss.csv'}, curve: {args.run_dir / 'loss.png'}")
-
-
-def _join_processes(device: str) -> tuple[int, str]:
-    """(rank, device) of this process: under torch.distributed.run (WORLD_SIZE > 1) it joins the process group,
-    NCCL on GPUs (one per process, by LOCAL_RANK), gloo on CPUs."""
-    import os
-
-    import torch
-    import torch.distributed as dist
-
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return 0, device
-    cuda = torch.device(device).type == "cuda"
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if cuda else "gloo")
-    if cuda:
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        torch.cuda.set_device(local)
-        device = f"cuda:{local}"
-    return dist.get_rank(), device
-
-
-def _barrier() -> None:
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
