@@ -23,7 +23,13 @@ def memory_options(args):
         from .speed_options import cache_settings
 
         cached_states = cached_token_states(cache_settings(args), args.cfg)
+    split = 1
+    if getattr(args, "parallel", "none") != "none":
+        from .parallel.processes import launched_processes
+
+        split = launched_processes()
     return MemoryOptions(
+        sequence_parallel=split,
         cached_token_states=cached_states,
         mode=getattr(args, "memory", "auto"),
         budget_bytes=budget,

@@ -204,3 +204,20 @@ def test_a_long_clip_in_windows_plans_the_device_memory_of_one_window():
     # The clip's latents and solver history stay on the CPU and the decode goes a few frames at a time: flat.
     assert stage[long] == stage[short] and long.peak_bytes == short.peak_bytes
     assert "481 frames in windows of 81" in long.describe()
+
+
+def test_a_sequence_split_over_processes_plans_each_processs_share_of_the_activations():
+    from realisdance.memory import MemoryOptions, ModelFacts, plan_memory
+    from realisdance.memory.activations import dit_activation_peak
+    from realisdance.model import named_config
+
+    facts = ModelFacts(named_config("14B-I2V"), "bf16")
+    job = JobSize(81, 576, 1024)
+    whole = dit_activation_peak(facts.config, job, 2).total_bytes
+    half = dit_activation_peak(facts.config, job, 2, share=2).total_bytes
+    assert 0.45 * whole < half < 0.55 * whole  # the activations are linear in the tokens a process holds
+    single = plan_memory(facts, job, MemoryOptions(), free_bytes=None)
+    split = plan_memory(facts, job, MemoryOptions(sequence_parallel=4), free_bytes=None)
+    sampling = {plan: next(s.bytes for s in plan.stages if s.name == "sampling") for plan in (single, split)}
+    assert sampling[split] < sampling[single]
+    assert "1/4 of the" in split.describe() and "Ulysses" in split.describe()

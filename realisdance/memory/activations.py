@@ -39,12 +39,15 @@ class ActivationEstimate:
 
 
 def dit_activation_peak(
-    config: dict, job: JobSize, compute_bytes: int = 2, batch: int = 1, attention: str = "fused"
+    config: dict, job: JobSize, compute_bytes: int = 2, batch: int = 1, attention: str = "fused", share: int = 1
 ) -> ActivationEstimate:
-    """Peak bytes alive during one forward at ``batch`` (our sampler runs each CFG branch at batch 1)."""
+    """Peak bytes alive during one forward at ``batch`` (our sampler runs each CFG branch at batch 1).
+
+    ``share``: the sequence is split over this many processes (Ulysses); each holds ceil(tokens / share) tokens,
+    and after its all-to-all the whole sequence for 1/share of the heads, the same number of elements."""
     heads, head_dim = config["num_attention_heads"], config["attention_head_dim"]
     dim, ffn = heads * head_dim, config["ffn_dim"]
-    tokens = job.tokens
+    tokens = -(-job.tokens // share)
     c = compute_bytes
     upcast = FLOAT32 if c < FLOAT32 else 0  # .float() copies only when the compute dtype is narrower
     u = batch * tokens * dim  # elements of one (tokens x dim) tensor

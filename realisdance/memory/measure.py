@@ -113,7 +113,7 @@ def cache_rope_on_meta(model, video_grid, reference_grid):
     def setup():
         cos, sin = model.rope(video_grid, reference_grid, device="cpu")
         key = (tuple(video_grid), None if reference_grid is None else tuple(reference_grid), model.rope.shift)
-        model.rope._last = ((*key, torch.device("meta")), (cos.to("meta"), sin.to("meta")))
+        model.rope._last = ((*key, torch.device("meta"), 0), (cos.to("meta"), sin.to("meta")))  # 0: no padding
 
     return setup
 

@@ -42,6 +42,8 @@ class MemoryOptions:
     # residual per CFG branch), and LoRA weights kept as adapters beside the blocks (merged LoRAs add nothing).
     cached_token_states: int = 0
     adapter_bytes: int = 0
+    # One clip on several processes (--parallel): each holds the whole model and 1/N of the token sequence.
+    sequence_parallel: int = 1
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -216,7 +218,9 @@ class _Request:
         job = job or self.job
         weights = self.facts.weights(dtype)
         compute = _compute_bytes(dtype)
-        activations = dit_activation_peak(self.facts.config, job, compute, attention=self.options.attention).total_bytes
+        activations = dit_activation_peak(
+            self.facts.config, job, compute, attention=self.options.attention, share=self.options.sequence_parallel
+        ).total_bytes
         fixed = weights.other_bytes + activations + _sampler_state_bytes(self.facts, job) + weights.cast_bytes
         dim = self.facts.config["num_attention_heads"] * self.facts.config["attention_head_dim"]
         fixed += self.options.cached_token_states * job.tokens * dim * compute + self.options.adapter_bytes
@@ -303,6 +307,11 @@ def _try(request: _Request, kind: str, dtype: str) -> MemoryPlan | None:
         notes.append(f"blocks converted to {dtype} storage: nothing in {facts.dtype} fits this budget")
     if options.encoders_on_cpu:
         notes.append("the text encoder and CLIP run on the CPU, as asked (their device memory stays free)")
+    if options.sequence_parallel > 1:
+        notes.append(
+            f"per process: the whole model and 1/{options.sequence_parallel} of the {job.tokens:,} tokens "
+            "(sequence split, Ulysses)"
+        )
     if options.cached_token_states or options.adapter_bytes:
         dim = facts.config["num_attention_heads"] * facts.config["attention_head_dim"]
         kept = options.cached_token_states * job.tokens * dim * _compute_bytes(dtype)
