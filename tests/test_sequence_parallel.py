@@ -1,6 +1,6 @@
 """One clip on several processes: Ulysses sequence parallelism of the DiT (diffusers' context-parallel machinery on
 our subclass) gives the single-process forward, on 2 CPU processes (gloo), with reference tokens, for a sequence that
-splits evenly and one that needs padding (masked out of attention)."""
+splits evenly and one that needs padding (masked out of attention); with the weights replicated or sharded (FSDP2)."""
 
 from __future__ import annotations
 
@@ -32,6 +32,13 @@ t = torch.tensor([500.0])
 with torch.no_grad():
     single = [model(hidden, t, text, clip, add_cond=pose, attn_cond=r, return_dict=False)[0] for r in references]
 enable_sequence_parallel(model, "ulysses")
+if {shard!r}:
+    from realisdance.parallel.sharding import shard_weights
+
+    total = sum(p.numel() for p in model.parameters())
+    shard_weights(model)
+    local = sum(p.to_local().numel() for p in model.parameters())
+    assert local <= total // 2 + 4096, (local, total)  # each process holds about half of the weights
 seen = []
 handle = model.blocks[0].attn1.register_forward_pre_hook(lambda m, args: seen.append(args[0].shape[1]))
 lines = []
@@ -45,10 +52,11 @@ dist.destroy_process_group()
 
 
 @pytest.mark.slow
-def test_two_processes_give_the_single_process_forward(tmp_path):
+@pytest.mark.parametrize("shard", [False, True], ids=["replicated", "sharded"])
+def test_two_processes_give_the_single_process_forward(tmp_path, shard):
     script = tmp_path / "child.py"
     results = tmp_path / "rank"
-    script.write_text(CHILD.format(root=str(ROOT), tests=str(ROOT / "tests"), results=str(results)))
+    script.write_text(CHILD.format(root=str(ROOT), tests=str(ROOT / "tests"), results=str(results), shard=shard))
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
                            str(script)], capture_output=True, text=True, timeout=600)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
