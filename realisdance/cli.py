@@ -289,7 +289,7 @@ def run_job(pipeline, job: Job, args, settings, model) -> None:
 
     from .caching import make_step_cache
     from .encoders.chunk_hooks import condition_encode_chunks
-    from .memory.device import is_out_of_memory
+    from .memory.device import is_out_of_memory, return_freed_host_memory
     from .pipeline.preprocess import prepare_inputs
     from .pipeline.sampling_progress import SamplingProgress, progress_path_for
     from .pipeline.windows import WindowPlan, describe_windows
@@ -312,6 +312,7 @@ def run_job(pipeline, job: Job, args, settings, model) -> None:
     encodes = condition_encode_chunks(prepared.num_frames, streams, grey_frames)
     with vae_progress(pipeline.vae, "encoding", encodes):
         conditions = pipeline.build_conditions(prepared, job.prompt, args.negative_prompt, grey_frames=grey_frames)
+    return_freed_host_memory()  # the encoders' working memory, before sampling
     step_cache = make_step_cache(cache_settings(args), settings.steps)
     writer = writes_outputs(args)
     progress = SamplingProgress(progress_path_for(job.out), writer=writer) if windowed else None
@@ -335,6 +336,8 @@ def run_job(pipeline, job: Job, args, settings, model) -> None:
         raise InputError(sampling_out_of_memory_advice(pipeline.memory_plan)) from None
     if not writer:
         return
+    del conditions  # the sampling's state is done with: return it before the decode
+    return_freed_host_memory()
     latents_path = keep_latents(latents, latents_path_for(job.out))
     if progress is not None:
         progress.clear()  # everything it held is in the latents file now

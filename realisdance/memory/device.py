@@ -53,3 +53,23 @@ def check_host_memory_for_cpu_run(plan, facts, device) -> None:
             f"{plan.job.describe()}) but {available / GIB:.1f} GiB are available; use fewer frames or a smaller "
             "max area, or run it on a GPU."
         )
+
+
+def return_freed_host_memory() -> None:
+    """Hand the host memory Python and torch have freed back to the system (glibc keeps freed blocks in its heap, so
+    the peak of one stage would otherwise sit under the next: a long clip's sampler state under its decode)."""
+    import ctypes
+    import ctypes.util
+    import gc
+
+    gc.collect()
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return
+    try:
+        libc = ctypes.CDLL(name)
+        trim = getattr(libc, "malloc_trim", None)  # glibc only; elsewhere nothing to do
+        if trim is not None:
+            trim(0)
+    except OSError:
+        pass
