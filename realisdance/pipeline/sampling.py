@@ -138,7 +138,7 @@ def sample(
     if settings.window is not None and shape[2] > settings.window:
         return _sample_in_windows(
             transformer, scheduler, conditions, settings, latents, init_latents, device, step_cache, callback,
-            on_denoised, progress,
+            on_denoised, progress, (total_steps, first_step),
         )  # fmt: skip
     latents = latents.to(device=device, dtype=torch.float32)
     conditions = conditions.to(device)
@@ -173,7 +173,7 @@ def sample(
 
 def _sample_in_windows(
     transformer, scheduler, conditions, settings, noise, init_latents, device, step_cache, callback, on_denoised,
-    progress,
+    progress, span,
 ) -> torch.Tensor:  # fmt: skip
     """A clip longer than one window: its latents on the CPU, one window at a time on the device."""
     if noise.shape[0] != 1:
@@ -181,7 +181,7 @@ def _sample_in_windows(
     noise = noise.to(device="cpu", dtype=torch.float32)
     init = None if init_latents is None else init_latents.to(device="cpu", dtype=torch.float32)
     conditions = conditions.to("cpu")
-    total_steps, first_step = schedule_span(settings.steps, settings.denoise)
+    total_steps, first_step = span
     fingerprint = job_fingerprint(conditions, settings, scheduler, noise, init) if progress is not None else ""
     run = WindowRun(
         transformer, scheduler, _guided_velocity, settings.guidance, total_steps, first_step, device, step_cache,

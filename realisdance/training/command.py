@@ -79,7 +79,7 @@ def train_command(args: argparse.Namespace, device: str) -> None:
     from ..checkpoints import load_transformer
     from ..parallel.processes import barrier, join_processes
     from ..release_folder import check_release_folder
-    from .data import DataSettings, build_cache, find_clips
+    from .data import DataSettings, build_cache, cache_paths, find_clips
     from .export import base_of_new_modules, export_lora, export_transformer
     from .run import train
 
@@ -91,7 +91,7 @@ def train_command(args: argparse.Namespace, device: str) -> None:
     if rank == 0:  # encoded once, by the first process; the others wait for it
         build_cache(args.model, clips, cache, DataSettings(args.frames, args.max_area))
     barrier()
-    samples = build_cache(args.model, clips, cache, DataSettings(args.frames, args.max_area), say=lambda text: None)
+    samples = cache_paths(clips, cache)
     model = load_transformer(args.model, dtype="fp32", device=device, from_plain_wan=args.init == "wan")
     base = base_of_new_modules(model)
     with tqdm(total=settings.steps, desc="training", unit="step", disable=rank != 0) as bar:

@@ -115,6 +115,11 @@ def _cached(path: Path, settings: DataSettings, signature: ModelSignature) -> bo
     )
 
 
+def cache_paths(clips: list[Clip], cache: str | Path) -> list[Path]:
+    """The cache file of each clip, in clip order."""
+    return [Path(cache) / f"{clip.name}.pt" for clip in clips]
+
+
 def build_cache(
     model: str | Path, clips: list[Clip], cache: str | Path, settings: DataSettings, say=print
 ) -> list[Path]:
@@ -134,7 +139,7 @@ def build_cache(
         config["text_dim"],
         config.get("image_dim"),
     )
-    paths = [cache / f"{clip.name}.pt" for clip in clips]
+    paths = cache_paths(clips, cache)
     todo = [(clip, path) for clip, path in zip(clips, paths, strict=True) if not _cached(path, settings, signature)]
     if not todo:
         return paths

@@ -17,16 +17,18 @@ class LossLog:
         self.png = run_dir / "loss.png"
         if not self.csv.is_file():
             self.csv.write_text("step,loss,timestep,seconds\n")
+        rows = self.read()
+        self._last_step = rows[-1][0] if rows else 0  # read once: a resumed run may have logged past its checkpoint
 
     def add(self, step: int, loss: float, timestep: float, seconds: float) -> None:
-        rows = self.read()
-        if rows and rows[-1][0] >= step:  # a resumed run repeats no step: drop rows past the checkpoint
-            keep = [row for row in rows if row[0] < step]
+        if step <= self._last_step:  # a resumed run repeats no step: drop rows past the checkpoint
+            keep = [row for row in self.read() if row[0] < step]
             self.csv.write_text(
                 "step,loss,timestep,seconds\n" + "".join(f"{s},{v!r},{t!r},{d!r}\n" for s, v, t, d in keep)
             )
         with self.csv.open("a") as handle:
             handle.write(f"{step},{loss!r},{timestep!r},{seconds!r}\n")
+        self._last_step = step
 
     def read(self) -> list[tuple[int, float, float, float]]:
         with self.csv.open() as handle:

@@ -15,7 +15,7 @@ import pytest
 import torch
 from host_env import make_base_dir, run_driver
 from safetensors.torch import load_file
-from test_host_native_sampling import NATIVE_RELEASE, _loaders
+from test_host_native_sampling import NATIVE_RELEASE, _loaders, condition_inputs
 
 FRAMES, WINDOW_FRAMES, OVERLAP_FRAMES = 21, 9, 4  # 6 latent frames in windows of 3 sharing 1
 STEPS, MAX_AREA, SEED = 2, 128 * 224, 7
@@ -24,11 +24,7 @@ RELATIVE_TOLERANCE = 1e-3
 
 def long_prompt() -> dict:
     folder = NATIVE_RELEASE + "/"
-    shared = {
-        "positive": ["pos", 0], "negative": ["neg", 0], "vae": ["vae", 0], "reference": ["ref", 0],
-        "smpl": ["smpl", 0], "hamer": ["hamer", 0], "num_frames": FRAMES, "max_area": MAX_AREA,
-        "pose_fps": ["smpl", 2],
-    }  # fmt: skip
+    shared = condition_inputs(FRAMES, MAX_AREA)
     sampling = {"seed": SEED, "steps": STEPS, "cfg": 2.0, "denoise": 1.0}
     strengths = {"pose_strength": 1.0, "pose_start_percent": 0.0, "pose_end_percent": 1.0, "reference_strength": 1.0}
     native = {"positive": ["tovideo", 0], "negative": ["tovideo", 1], "latent": ["tovideo", 2], **sampling}

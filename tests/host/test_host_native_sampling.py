@@ -54,19 +54,24 @@ def _loaders(prefix: str) -> dict:
     }
 
 
-def parity_prompt() -> dict:
-    folder = NATIVE_RELEASE + "/"
-    shared = {
+def condition_inputs(frames: int, max_area: int) -> dict:
+    """The inputs RealisDance Conditions and RealisDance To Video share, wired to ``_loaders("")``."""
+    return {
         "positive": ["pos", 0],
         "negative": ["neg", 0],
         "vae": ["vae", 0],
         "reference": ["ref", 0],
         "smpl": ["smpl", 0],
         "hamer": ["hamer", 0],
-        "num_frames": FRAMES,
-        "max_area": MAX_AREA,
+        "num_frames": frames,
+        "max_area": max_area,
         "pose_fps": ["smpl", 2],
     }
+
+
+def parity_prompt() -> dict:
+    folder = NATIVE_RELEASE + "/"
+    shared = condition_inputs(FRAMES, MAX_AREA)
     sampling = {"seed": SEED, "steps": STEPS, "cfg": 2.0, "denoise": 1.0}
     prompt = {
         **_loaders(""),
