@@ -153,6 +153,58 @@ def _assign(model: torch.nn.Module, name: str, tensor: torch.Tensor) -> None:
     module._parameters[leaf] = torch.nn.Parameter(tensor, requires_grad=False)
 
 
+@dataclass
+class PlannedTransformer:
+    """A transformer built on the meta device with its dtype plan, and where each of its tensors is stored."""
+
+    model: RealisDanceTransformer
+    source: CheckpointSource
+    plans: dict[str, TensorPlan]
+    fresh_modules: tuple[str, ...] = ()  # new modules of a plain Wan DiT: initialised, not read
+
+    def tensors(self, progress: Callable[[int, int], None] | None = None):
+        """(name, tensor) for every stored parameter, read one at a time on the CPU in the parameter's dtype."""
+        targets = dict(self.model.named_parameters())
+        by_header: dict[int, list[str]] = {}
+        for name, plan in self.plans.items():
+            by_header.setdefault(plan.header_index, []).append(name)
+        done, total = 0, len(self.plans)
+        for index, names in sorted(by_header.items()):
+            with SafetensorsReader(self.source.headers[index]) as reader:
+                for name in names:
+                    plan = self.plans[name]
+                    tensor = reader.get(plan.stored_name)
+                    if plan.scale_name is not None:
+                        tensor = tensor.float() * reader.get(plan.scale_name).float()
+                    yield name, tensor.to(dtype=targets[name].dtype)
+                    done += 1
+                    if progress is not None:
+                        progress(done, total)
+
+
+def plan_transformer(
+    path, dtype: str = "auto", config_overrides: dict | None = None, from_plain_wan: bool = False
+) -> PlannedTransformer:
+    """Check the files against the model they describe and build that model on the meta device (no weights read)."""
+    source = locate(path)
+    plans, shapes = plan_tensors(source)
+    new_modules = RealisDanceTransformer.realisdance_modules
+    plain = from_plain_wan and not any(f"{m}.weight" in shapes for m in new_modules)
+    if not plain:
+        require_realisdance(source, shapes)
+    config = resolve_config(source, shapes, config_overrides)
+    try:
+        with torch.device("meta"):
+            model = RealisDanceTransformer(**_model_kwargs(config))
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{source.config_path or source.path}: invalid model config ({err}).") from err
+    apply_dtype_plan(model, resolve_dtype(dtype, dominant_stored_dtype(source.headers)))
+    targets = dict(model.named_parameters())
+    fresh = {n for n in targets if n.split(".")[0] in new_modules} if plain else set()
+    _check_against_model(source, {n: p for n, p in targets.items() if n not in fresh}, plans, shapes)
+    return PlannedTransformer(model.eval().requires_grad_(False), source, plans, tuple(new_modules) if plain else ())
+
+
 def load_transformer(
     path,
     dtype: str = "auto",
@@ -168,41 +220,12 @@ def load_transformer(
     ``from_plain_wan``: a plain Wan 2.1 DiT is accepted too and gets the paper's initialisation of the new modules
     (fine-tuning from Wan; ``RealisDanceTransformer.initialize_new_modules``).
     """
-    source = locate(path)
-    plans, shapes = plan_tensors(source)
-    new_modules = RealisDanceTransformer.realisdance_modules
-    plain = from_plain_wan and not any(f"{m}.weight" in shapes for m in new_modules)
-    if not plain:
-        require_realisdance(source, shapes)
-    config = resolve_config(source, shapes, config_overrides)
-    try:
-        with torch.device("meta"):
-            model = RealisDanceTransformer(**_model_kwargs(config))
-    except (TypeError, ValueError) as err:
-        raise CheckpointError(f"{source.config_path or source.path}: invalid model config ({err}).") from err
-    dtype_name = resolve_dtype(dtype, dominant_stored_dtype(source.headers))
-    apply_dtype_plan(model, dtype_name)
-    targets = dict(model.named_parameters())
-    fresh = {n for n in targets if n.split(".")[0] in new_modules} if plain else set()
-    _check_against_model(source, {n: p for n, p in targets.items() if n not in fresh}, plans, shapes)
-
-    by_header: dict[int, list[str]] = {}
-    for name, plan in plans.items():
-        by_header.setdefault(plan.header_index, []).append(name)
-    done, total = 0, len(plans)
-    for index, names in sorted(by_header.items()):
-        with SafetensorsReader(source.headers[index]) as reader:
-            for name in names:
-                plan = plans[name]
-                tensor = reader.get(plan.stored_name)
-                if plan.scale_name is not None:
-                    tensor = tensor.float() * reader.get(plan.scale_name).float()
-                _assign(model, name, tensor.to(device=device, dtype=targets[name].dtype))
-                done += 1
-                if progress is not None:
-                    progress(done, total)
-    if plain:
-        for name in new_modules:  # fresh weights (torch's default init), then the paper's: add_proj zero, copy
+    planned = plan_transformer(path, dtype, config_overrides, from_plain_wan)
+    model = planned.model
+    for name, tensor in planned.tensors(progress):
+        _assign(model, name, tensor.to(device=device))
+    if planned.fresh_modules:  # fresh weights (torch's default init), then the paper's: add_proj zero, copy
+        for name in planned.fresh_modules:
             module = getattr(model, name)
             module.to_empty(device=device)
             module.reset_parameters()
