@@ -31,7 +31,7 @@ from .pipeline.window_sampling import DEFAULT_SCHEME, SCHEMES
 from .pipeline.windows import DEFAULT_OVERLAP_FRAMES, DEFAULT_WINDOW_FRAMES, check_window, latent_frames_of
 from .pose_command import OUTPUTS, add_pose_arguments, check_pose_arguments, make_pose_videos
 from .release_folder import check_release_folder
-from .run_options import memory_options
+from .run_options import memory_options, parallel_run
 from .speed_options import (
     GivenValue,
     add_speed_options,
@@ -152,7 +152,11 @@ def build_parser() -> argparse.ArgumentParser:
     animate.add_argument(
         "--parallel", choices=("none", "ulysses"), default="none",
         help="one clip on several processes (python -m torch.distributed.run --nproc-per-node N -m realisdance "
-        "animate ...): the DiT's sequence split between them (Ulysses)",
+        "animate ...): the DiT's sequence split between them (Ulysses); the encoders and the VAE run in the first",
+    )  # fmt: skip
+    animate.add_argument(
+        "--shard-weights", action="store_true",
+        help="with --parallel: each process keeps 1/N of the DiT's weights (FSDP2), for a model too large for one GPU",
     )  # fmt: skip
     add_pose_arguments(animate)
     _add_run_options(animate)
@@ -586,10 +590,15 @@ def print_plan_only(model, args, job_size, transformer=None) -> None:
 
 def join_parallel(args) -> None:
     """--parallel: join the processes torch.distributed.run started; every process but the first keeps quiet."""
-    if getattr(args, "parallel", "none") == "none":
+    parallel = parallel_run(args)  # refuses --shard-weights without --parallel
+    if not parallel.active:
         return
     from .parallel.processes import join_processes, launched_processes
 
+    if parallel.shard_weights:
+        from .parallel.sharding import check_shardable
+
+        check_shardable(model_patches(args), args.memory, None if args.dtype in (None, "auto") else args.dtype)
     if args.root is not None:
         raise InputError("--parallel runs one clip on several processes; give --ref/--smpl/--hamer, not --root")
     if launched_processes() < 2:
@@ -626,12 +635,12 @@ def _load_pipeline(model, args, transformer=None, job_size=None):
         job=job_size,
         components=ComponentPaths(transformer=transformer),
         patches=model_patches(args),
+        parallel=parallel_run(args),
     )
-    if getattr(args, "parallel", "none") != "none":
-        from .parallel.sequence import enable_sequence_parallel
-
-        degree = enable_sequence_parallel(pipeline.transformer, args.parallel)
-        print(f"sequence split over {degree} processes ({args.parallel})")
+    if pipeline.parallel.active:
+        degree = pipeline.transformer.sequence_parallel_degree
+        shared = ", weights sharded" if pipeline.parallel.shard_weights else ""
+        print(f"sequence split over {degree} processes ({args.parallel}{shared})")
     print(f"loaded {model} on {device} in {time.perf_counter() - start:.1f} s")
     print(pipeline.memory_plan.describe())
     print(describe_speed(args))

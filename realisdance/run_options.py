@@ -23,13 +23,8 @@ def memory_options(args):
         from .speed_options import cache_settings
 
         cached_states = cached_token_states(cache_settings(args), args.cfg)
-    split = 1
-    if getattr(args, "parallel", "none") != "none":
-        from .parallel.processes import launched_processes
-
-        split = launched_processes()
     return MemoryOptions(
-        sequence_parallel=split,
+        **parallel_run(args).memory_split(),
         cached_token_states=cached_states,
         mode=getattr(args, "memory", "auto"),
         budget_bytes=budget,
@@ -37,3 +32,10 @@ def memory_options(args):
         vae_tile=args.vae_tile,
         vae_overlap=args.vae_overlap,
     )
+
+
+def parallel_run(args):
+    """``ParallelRun`` from ``--parallel`` and ``--shard-weights`` (commands without them: one process)."""
+    from .parallel.settings import ParallelRun
+
+    return ParallelRun(getattr(args, "parallel", "none"), getattr(args, "shard_weights", False))

@@ -221,3 +221,54 @@ def test_a_sequence_split_over_processes_plans_each_processs_share_of_the_activa
     sampling = {plan: next(s.bytes for s in plan.stages if s.name == "sampling") for plan in (single, split)}
     assert sampling[split] < sampling[single]
     assert "1/4 of the" in split.describe() and "Ulysses" in split.describe()
+
+
+def test_sharded_weights_plan_each_processs_slice_and_the_blocks_gathered_in_flight(release_facts):
+    from realisdance.memory.planner import IN_FLIGHT_BLOCKS
+
+    job = JobSize(81, 576, 1024)
+    weights = release_facts.weights("bf16")
+    total = weights.other_bytes + sum(weights.block_bytes)
+    # 14B in bf16 (~28 GiB of weights alone) does not stay whole on a 24 GiB card, with or without the split
+    with pytest.raises(InputError):
+        plan_memory(release_facts, job, MemoryOptions(budget_bytes=24 * GIB, mode="resident", sequence_parallel=4))
+    options = MemoryOptions(budget_bytes=24 * GIB, sequence_parallel=4, weight_shards=4)
+    plan = plan_memory(release_facts, job, options)
+    assert plan.kind == "sharded" and not plan.streams and plan.dtype == "bf16" and not plan.park_dit
+    replicated = plan_memory(release_facts, job, dataclasses.replace(options, weight_shards=1, budget_bytes=None))
+    difference = replicated.stage("sampling").bytes - plan.stage("sampling").bytes
+    # replicated holds every block; sharded a quarter of everything plus two whole blocks being gathered / used
+    expected = sum(weights.block_bytes) - (-(-total // 4)) - IN_FLIGHT_BLOCKS * weights.largest_block
+    assert difference == expected
+    assert "1/4 of the weights" in plan.describe() and "first process only" in plan.describe()
+
+
+def test_sharded_weights_that_do_not_fit_name_a_process_count_that_does(release_facts):
+    with pytest.raises(InputError) as refused:
+        plan_memory(release_facts, JobSize(81, 576, 1024),
+                    MemoryOptions(budget_bytes=12 * GIB, sequence_parallel=2, weight_shards=2))  # fmt: skip
+    message = str(refused.value)
+    assert "sharded over 2 processes" in message and "budget is 12.00 GiB" in message
+    count = int(message.rsplit("try ", 1)[1].split()[0])
+    fits = plan_memory(release_facts, JobSize(81, 576, 1024),
+                       MemoryOptions(budget_bytes=12 * GIB, sequence_parallel=count, weight_shards=count))  # fmt: skip
+    assert fits.kind == "sharded" and count > 2 and 40 % count == 0  # Ulysses needs a divisor of the 40 heads
+    smaller = count - 1
+    while 40 % smaller:
+        smaller -= 1
+    if smaller > 2:
+        with pytest.raises(InputError):
+            plan_memory(release_facts, JobSize(81, 576, 1024),
+                        MemoryOptions(budget_bytes=12 * GIB, sequence_parallel=smaller, weight_shards=smaller))  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", ["stream", "stream-all", "fp8"])
+def test_sharded_weights_refuse_streaming_and_fp8_modes_in_one_sentence(mode):
+    with pytest.raises(InputError, match="does not combine"):
+        MemoryOptions(mode=mode, sequence_parallel=2, weight_shards=2)
+
+
+def test_sharded_weights_refuse_fp8_storage():
+    facts = ModelFacts(named_config("14B-I2V"), "fp8_e4m3fn")
+    with pytest.raises(InputError, match="bf16, fp16 or fp32"):
+        plan_memory(facts, JobSize(), MemoryOptions(sequence_parallel=2, weight_shards=2))

@@ -69,7 +69,8 @@ def test_two_processes_give_the_single_process_forward(tmp_path, shard):
 
 
 @pytest.mark.slow
-def test_animate_under_torch_distributed_run_gives_the_one_process_video(tmp_path):
+@pytest.mark.parametrize("weights", [[], ["--shard-weights"]], ids=["replicated", "sharded"])
+def test_animate_under_torch_distributed_run_gives_the_one_process_video(tmp_path, weights):
     import torch
     from test_cli import write_item
 
@@ -87,13 +88,37 @@ def test_animate_under_torch_distributed_run_gives_the_one_process_video(tmp_pat
                          capture_output=True, text=True, timeout=600, env=env)  # fmt: skip
     assert one.returncode == 0, one.stderr[-3000:]
     two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m",
-                          "realisdance", *common, "--out", str(tmp_path / "two.mp4"), "--parallel", "ulysses"],
+                          "realisdance", *common, "--out", str(tmp_path / "two.mp4"), "--parallel", "ulysses",
+                          *weights],
                          capture_output=True, text=True, timeout=600, env=env)  # fmt: skip
     assert two.returncode == 0, two.stderr[-3000:]
     assert "sequence split over 2 processes" in two.stdout and two.stdout.count("wrote ") == 1  # written once
+    assert ("weights sharded" in two.stdout) == bool(weights)
+    assert ("memory plan: sharded" in two.stdout) == bool(weights)
     saved = [latents_file.load_latents(tmp_path / f"{name}.mp4.latents.pt").latents for name in ("one", "two")]
     torch.testing.assert_close(saved[1], saved[0], rtol=1e-4, atol=1e-5)
     assert (tmp_path / "two.mp4").is_file()
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--shard-weights"], "add --parallel ulysses"),
+        (["--parallel", "ulysses", "--shard-weights", "--memory", "stream"], "--memory stream"),
+        (["--parallel", "ulysses", "--shard-weights", "--dtype", "fp8_e4m3fn"], "not fp8_e4m3fn"),
+        (["--parallel", "ulysses", "--shard-weights", "--compile"], "--compile"),
+    ],
+)
+def test_shard_weights_refusals_are_one_sentence_before_loading(tmp_path, capsys, extra, message):
+    from test_cli import single_args
+
+    from realisdance import cli
+    from realisdance.tiny import build_tiny_release
+
+    release = build_tiny_release(tmp_path / "model")
+    assert cli.main(single_args(tmp_path, release, tmp_path / "o.mp4", *extra)) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and not (tmp_path / "o.mp4").exists()
 
 
 def test_parallel_without_several_processes_is_one_sentence(tmp_path, capsys):
@@ -105,3 +130,56 @@ def test_parallel_without_several_processes_is_one_sentence(tmp_path, capsys):
     release = build_tiny_release(tmp_path / "model")
     assert cli.main(single_args(tmp_path, release, tmp_path / "o.mp4", "--parallel", "ulysses")) == 2
     assert "launch with python -m torch.distributed.run" in capsys.readouterr().err
+
+
+PIPELINE_CHILD = r"""
+import sys, torch, torch.distributed as dist
+sys.path[:0] = [{root!r}, {tests!r}]
+from realisdance.parallel.settings import ParallelRun
+from realisdance.pipeline.api import RealisDancePipeline
+from realisdance.pipeline.preprocess import prepare_inputs
+torch.set_num_threads(1)
+dist.init_process_group("gloo")
+pipe = RealisDancePipeline.from_pretrained({release!r}, dtype="fp32", device="cpu",
+                                           parallel=ParallelRun("ulysses", {shard!r}))
+loaded = [name for name in ("vae", "text_encoder", "clip_encoder") if getattr(pipe, name) is not None]
+prepared = prepare_inputs({ref!r}, {smpl!r}, {hamer!r}, num_frames=5, max_area=64 * 96)
+conditions = pipe.build_conditions(prepared, "a dancer")
+local = sum(p.to_local().numel() if hasattr(p, "to_local") else p.numel() for p in pipe.transformer.parameters())
+torch.save({{"loaded": loaded, "pose": conditions.pose, "text": conditions.positive.text, "local": local}},
+           {results!r} + str(dist.get_rank()))
+dist.destroy_process_group()
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shard", [False, True], ids=["replicated", "sharded"])
+def test_the_first_process_alone_loads_the_encoders_and_shares_the_conditions(tmp_path, shard):
+    import torch
+    from test_cli import write_item
+
+    from realisdance.pipeline.api import RealisDancePipeline
+    from realisdance.pipeline.preprocess import prepare_inputs
+    from realisdance.tiny import build_tiny_release
+
+    release = build_tiny_release(tmp_path / "model")
+    write_item(tmp_path / "in", "m", frames=12)
+    files = {name: str(tmp_path / "in" / name / f"m.{'png' if name == 'ref' else 'mp4'}")
+             for name in ("ref", "smpl", "hamer")}  # fmt: skip
+    script = tmp_path / "child.py"
+    results = tmp_path / "rank"
+    script.write_text(PIPELINE_CHILD.format(root=str(ROOT), tests=str(ROOT / "tests"), release=str(release),
+                                            results=str(results), shard=shard, **files))  # fmt: skip
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+                           str(script)], capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    first, second = (torch.load(f"{results}{rank}") for rank in (0, 1))
+    assert first["loaded"] == ["vae", "text_encoder", "clip_encoder"] and second["loaded"] == []
+    alone = RealisDancePipeline.from_pretrained(release, dtype="fp32", device="cpu")
+    expected = alone.build_conditions(prepare_inputs(files["ref"], files["smpl"], files["hamer"], num_frames=5,
+                                                     max_area=64 * 96), "a dancer")  # fmt: skip
+    total = sum(p.numel() for p in alone.transformer.parameters())
+    for record in (first, second):
+        torch.testing.assert_close(record["pose"], expected.pose, rtol=0, atol=0)
+        torch.testing.assert_close(record["text"], expected.positive.text, rtol=0, atol=0)
+        assert (record["local"] < 0.6 * total) if shard else record["local"] == total

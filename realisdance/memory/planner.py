@@ -10,6 +10,7 @@ work, naming what would fit.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from dataclasses import dataclass, field
@@ -42,8 +43,10 @@ class MemoryOptions:
     # residual per CFG branch), and LoRA weights kept as adapters beside the blocks (merged LoRAs add nothing).
     cached_token_states: int = 0
     adapter_bytes: int = 0
-    # One clip on several processes (--parallel): each holds the whole model and 1/N of the token sequence.
+    # One clip on several processes (--parallel): each holds 1/N of the token sequence, and the whole model or, with
+    # weight_shards = N (--shard-weights, FSDP2), 1/N of it plus the blocks gathered for the forward in flight.
     sequence_parallel: int = 1
+    weight_shards: int = 1
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -51,6 +54,11 @@ class MemoryOptions:
         if self.vae_tile is not None and self.vae_tile < 0:
             raise InputError(f"VAE tile size {self.vae_tile} px is invalid: use 0 (untiled) or a multiple of 8")
         self.vae_tiling_for(None)  # an invalid tile / overlap is refused now, not when the decode starts
+        if self.weight_shards > 1 and self.mode not in ("auto", "resident"):
+            raise InputError(
+                f"sharded weights stay on the device (1/{self.weight_shards} each); memory mode {self.mode!r} "
+                "(streaming / fp8 storage) does not combine with them: use 'auto', or more processes"
+            )
 
     def vae_tiling_for(self, planned: VaeTiling | None) -> VaeTiling | None:
         """The tiling to use when the plan chose ``planned``: the asked tile (0: untiled) and / or overlap win."""
@@ -99,7 +107,7 @@ class StagePeak:
 
 @dataclass(frozen=True)
 class MemoryPlan:
-    kind: str  # resident | stream | stream-all | unlimited (no budget: everything where the device is)
+    kind: str  # resident | stream | stream-all | sharded | unlimited (no budget: everything where the device is)
     dtype: str
     num_blocks: int
     streamed_blocks: tuple[int, ...]
@@ -159,8 +167,10 @@ class MemoryPlan:
         return "\n".join(lines)
 
 
-def _candidates(mode: str, dtype: str) -> list[tuple[str, str]]:
+def _candidates(mode: str, dtype: str, shards: int = 1) -> list[tuple[str, str]]:
     """(kind, storage dtype) in the order tried."""
+    if shards > 1:  # FSDP2 shards of the model's own precision (no fp8 storage: see parallel/sharding.py)
+        return [] if DTYPES[dtype] in FP8 else [("sharded", dtype)]
     own = [("resident", dtype), ("stream", dtype)]
     fp8 = [] if DTYPES[dtype] in FP8 else [("resident", FP8_STORAGE), ("stream", FP8_STORAGE)]
     return {
@@ -232,7 +242,10 @@ def plan_memory(facts: ModelFacts, job: JobSize, options: MemoryOptions = Memory
     budget = options.budget_bytes if options.budget_bytes is not None else free_bytes
     request = _Request(facts, job, options, budget, 0 if budget is None else options.headroom(budget))
     tried = []
-    for kind, dtype in _candidates(options.mode, facts.dtype):
+    candidates = _candidates(options.mode, facts.dtype, options.weight_shards)
+    if not candidates:
+        raise InputError(f"sharded weights are kept in bf16, fp16 or fp32, not {facts.dtype}: load another dtype")
+    for kind, dtype in candidates:
         plan = _try(request, kind, dtype)
         if plan is not None:
             return plan
@@ -241,10 +254,16 @@ def plan_memory(facts: ModelFacts, job: JobSize, options: MemoryOptions = Memory
 
 
 def _try(request: _Request, kind: str, dtype: str) -> MemoryPlan | None:
-    facts, job, options, usable = request.facts, request.job, request.options, request.usable
+    facts, usable = request.facts, request.usable
     weights = facts.weights(dtype)
     fixed, activations = request.sampling_fixed_bytes(dtype)
     streamed_cost = IN_FLIGHT_BLOCKS * weights.largest_block
+    if kind == "sharded":  # this process's slices stay; the root's and two blocks' whole weights while in use
+        resident_bytes = -(-(weights.other_bytes + sum(weights.block_bytes)) // request.options.weight_shards)
+        sampling = fixed + resident_bytes + streamed_cost
+        if usable is not None and sampling > usable:
+            return None
+        return _finish_plan(request, kind, dtype, sampling, activations, resident_bytes, ())
     if usable is None:
         resident = len(weights.block_bytes) if kind == "resident" else (0 if kind == "stream-all" else None)
         if resident is None:
@@ -258,6 +277,13 @@ def _try(request: _Request, kind: str, dtype: str) -> MemoryPlan | None:
         kind = "resident"  # everything fit after all
     resident_bytes = weights.other_bytes + sum(weights.block_bytes[:resident])
     sampling = fixed + sum(weights.block_bytes[:resident]) + (streamed_cost if streamed else 0)
+    return _finish_plan(request, kind, dtype, sampling, activations, resident_bytes, streamed)
+
+
+def _finish_plan(request: _Request, kind, dtype, sampling, activations, resident_bytes, streamed) -> MemoryPlan | None:
+    """The other stages beside what the DiT keeps on the device (``resident_bytes``), the notes, the plan."""
+    facts, job, options, usable = request.facts, request.job, request.options, request.usable
+    weights = facts.weights(dtype)
     stages = [StagePeak("sampling", sampling, f"{gib(activations)} activations")]
 
     # A stage runs on the device beside the resident DiT when it fits; else with the DiT parked on the CPU for it
@@ -269,7 +295,7 @@ def _try(request: _Request, kind: str, dtype: str) -> MemoryPlan | None:
         if usable is None or resident_bytes + weights_and_work <= usable:
             stages.append(StagePeak(name, (resident_bytes if usable is not None else 0) + weights_and_work))
             return True
-        if weights_and_work <= usable:
+        if weights_and_work <= usable and kind != "sharded":  # shards are not parked: they are this process's only copy
             park = True
             stages.append(StagePeak(name, weights_and_work, "DiT parked on the CPU"))
             return True
@@ -308,10 +334,10 @@ def _try(request: _Request, kind: str, dtype: str) -> MemoryPlan | None:
     if options.encoders_on_cpu:
         notes.append("the text encoder and CLIP run on the CPU, as asked (their device memory stays free)")
     if options.sequence_parallel > 1:
-        notes.append(
-            f"per process: the whole model and 1/{options.sequence_parallel} of the {job.tokens:,} tokens "
-            "(sequence split, Ulysses)"
-        )
+        held = f"1/{options.weight_shards} of the weights ({gib(resident_bytes)})"
+        held = held if kind == "sharded" else "the whole model"
+        notes.append(f"per process: {held} and 1/{options.sequence_parallel} of the {job.tokens:,} tokens (sequence "
+                     "split, Ulysses); the encoders and the VAE run in the first process only")  # fmt: skip
     if options.cached_token_states or options.adapter_bytes:
         dim = facts.config["num_attention_heads"] * facts.config["attention_head_dim"]
         kept = options.cached_token_states * job.tokens * dim * _compute_bytes(dtype)
@@ -345,6 +371,8 @@ def _refusal(request: _Request, tried) -> str:
     """One actionable sentence: what the smallest plan needs and which smaller jobs would fit."""
     job, options, budget = request.job, request.options, request.budget
     dtype = tried[-1][1]
+    if options.weight_shards > 1:
+        return _sharded_refusal(request, dtype)
     streamed_cost = IN_FLIGHT_BLOCKS * request.facts.weights(dtype).largest_block
 
     def need(j: JobSize) -> int:
@@ -380,4 +408,27 @@ def _refusal(request: _Request, tried) -> str:
     return (
         f"this job ({job.describe()}) needs at least {gib(need(job))} of device memory even with every DiT block "
         f"streamed in {dtype}, but the budget is {gib(budget)}; try {suggestion}"
+    )
+
+
+def _sharded_refusal(request: _Request, dtype: str) -> str:
+    """Sharded weights do not fit: how many processes would (the activations shrink with the sequence share too)."""
+    job, options = request.job, request.options
+
+    def need(shards: int) -> int:
+        wider = dataclasses.replace(request, options=dataclasses.replace(options, weight_shards=shards,
+                                                                         sequence_parallel=shards))  # fmt: skip
+        fixed = wider.sampling_fixed_bytes(dtype)[0]
+        weights = request.facts.weights(dtype)
+        shard = -(-(weights.other_bytes + sum(weights.block_bytes)) // shards)
+        return fixed + shard + IN_FLIGHT_BLOCKS * weights.largest_block + request.headroom
+
+    heads = request.facts.config["num_attention_heads"]
+    enough = next((n for n in range(options.weight_shards + 1, heads + 1) if heads % n == 0
+                   and need(n) <= request.budget), None)  # fmt: skip
+    advice = f"{enough} processes (--nproc-per-node {enough})" if enough else "fewer frames or a smaller size"
+    return (
+        f"this job ({job.describe()}) needs {gib(need(options.weight_shards))} of device memory per process with the "
+        f"weights sharded over {options.weight_shards} processes, but the budget is {gib(request.budget)}; try "
+        f"{advice}"
     )

@@ -15,6 +15,8 @@ from ..caching import cached_token_states, make_step_cache
 from ..errors import InputError
 from ..memory import JobSize, MemoryOptions, MemoryPlan, ModelFacts, accelerator, place_transformer, plan_memory
 from ..memory.text_cache import SHARED_TEXT_CACHE, text_encoder_key
+from ..parallel.processes import process_rank, share_from_first
+from ..parallel.settings import ParallelRun
 from ..release_folder import check_release_folder
 from .conditions import Conditions, ModelSignature, build_conditions
 from .model_patches import ModelPatches, check_loras_fit, patch_after_placement, patch_before_placement
@@ -62,6 +64,7 @@ class RealisDancePipeline:
         facts: ModelFacts | None = None,
         memory_options: MemoryOptions | None = None,
         device: str | torch.device | None = None,
+        parallel: ParallelRun | None = None,
     ):
         self.transformer = transformer
         self.vae = vae
@@ -69,13 +72,18 @@ class RealisDancePipeline:
         self.clip_encoder = clip_encoder
         self.scheduler = scheduler
         self.signature = ModelSignature.of(transformer)
-        if self.signature.is_i2v and clip_encoder is None:
+        self.parallel = parallel or ParallelRun()
+        # A --parallel run encodes and decodes in its first process only; the others get the conditions from it.
+        self.encodes = not self.parallel.active or process_rank() == 0
+        if self.signature.is_i2v and clip_encoder is None and self.encodes:
             raise InputError("this I2V model needs the CLIP image encoder (the release's image_encoder/ folder)")
         # Without a plan every component stays where it was loaded (the behaviour before memory planning).
         self.memory_plan = memory_plan
         self.facts = facts
         self.memory_options = memory_options
         self.device = torch.device(device) if device is not None else transformer.patch_embedding.weight.device
+        if self.device.type == "meta" or self.device.type == "cpu" and device is None:
+            self.device = torch.device(device or "cpu")
         self.placement = getattr(transformer, "_realisdance_placement", None)
         self.text_cache = SHARED_TEXT_CACHE
 
@@ -91,17 +99,23 @@ class RealisDancePipeline:
         components: ComponentPaths | None = None,
         patches: ModelPatches | None = None,
         progress=None,
+        parallel: ParallelRun | None = None,
     ) -> RealisDancePipeline:
         """Load the official folder (``model``); ``components`` may name other files for any component;
         ``patches`` adds LoRAs, picks the attention kernel and compiles the blocks (``ModelPatches``).
 
         ``memory`` ('auto', 'resident', 'stream', 'stream-all', 'fp8' or ``MemoryOptions``) plans device memory for
         ``job`` (default: 81 frames at 576x1024) before anything is loaded, and refuses a job that cannot fit.
+
+        ``parallel`` (under torch.distributed.run): the DiT's sequence split over the processes, its weights
+        replicated or sharded; the encoders and the VAE load in the first process only.
         """
         from ..checkpoints import load_transformer
         from ..encoders import load_clip_image_encoder, load_scheduler, load_text_encoder, load_vae
         from ..memory.device import check_host_memory_for_cpu_run, free_device_bytes
         from ..memory.facts import release_facts
+        from ..parallel.sequence import enable_sequence_parallel
+        from ..parallel.sharding import check_shardable, load_sharded_transformer
 
         paths = components or ComponentPaths()
         patches = patches or ModelPatches()
@@ -113,17 +127,29 @@ class RealisDancePipeline:
         device = resolve_device(device)
         dtype = dtype or default_dtype(device)
         options = memory if isinstance(memory, MemoryOptions) else MemoryOptions(mode=memory)
+        parallel = parallel or ParallelRun()
+        if parallel.shard_weights:
+            check_shardable(patches, options.mode, dtype)
+        options = dataclasses.replace(options, **parallel.memory_split())
         options = dataclasses.replace(options, adapter_bytes=max(options.adapter_bytes, patches.adapter_bytes()))
         facts = release_facts(model, dtype, transformer)
         check_loras_fit(facts.config, patches)
         plan = plan_memory(facts, job or JobSize(), options, free_device_bytes(device))
         check_host_memory_for_cpu_run(plan, facts, device)
-        # A resident plan loads straight onto the device; any other loads on the CPU and is then placed.
-        direct = not plan.streams and plan.dtype == facts.dtype
-        dit = load_transformer(transformer or model, dtype=dtype, device=device if direct else "cpu", progress=progress)
-        patch_before_placement(dit, patches)
-        place_transformer(dit, plan, device)
-        patch_after_placement(dit, patches)
+        if plan.kind == "sharded":  # built, split and sharded on the meta device; each process reads its slices
+            dit = load_sharded_transformer(transformer or model, dtype, device, parallel.kind, patches, progress)
+        else:  # a resident plan loads straight onto the device; any other loads on the CPU and is then placed
+            direct = not plan.streams and plan.dtype == facts.dtype
+            dit = load_transformer(transformer or model, dtype=dtype, device=device if direct else "cpu",
+                                   progress=progress)  # fmt: skip
+            patch_before_placement(dit, patches)
+            place_transformer(dit, plan, device)
+            patch_after_placement(dit, patches)
+            if parallel.active:
+                enable_sequence_parallel(dit, parallel.kind)
+        if parallel.active and process_rank() != 0:  # the first process encodes and decodes for all
+            return cls(dit, None, None, None, load_scheduler(model, kind=scheduler), plan, facts, options,
+                       device=device, parallel=parallel)  # fmt: skip
         # Encoders live on the CPU when a budget applies and visit the device per stage, as the plan says;
         # umT5 and CLIP never leave the CPU when asked (the plan then marks them CPU).
         home = "cpu" if plan.budget_bytes is not None else device
@@ -135,7 +161,16 @@ class RealisDancePipeline:
             clip = load_clip_image_encoder(paths.image_encoder or model, device=encoders_home)
         vae_model = load_vae(paths.vae or model, device=home)
         return cls(
-            dit, vae_model, text, clip, load_scheduler(model, kind=scheduler), plan, facts, options, device=device
+            dit,
+            vae_model,
+            text,
+            clip,
+            load_scheduler(model, kind=scheduler),
+            plan,
+            facts,
+            options,
+            device=device,
+            parallel=parallel,
         )
 
     # -- where components run ------------------------------------------------------------------------------------
@@ -200,6 +235,8 @@ class RealisDancePipeline:
     ) -> Conditions:
         """``dwpose``: the third pose stream (3, F, H, W) in [-1, 1] of 48-channel models (the paper's setup);
         ``grey_frames``: encode the grey video only this long (one window, for a clip sampled in windows)."""
+        if not self.encodes:  # another process of a --parallel run encodes; this one receives
+            return share_from_first(None)
         text, negative_text = self.encode_text(prompt), self.encode_text(negative_prompt)
         plan = self.memory_plan
         with (
@@ -217,7 +254,8 @@ class RealisDancePipeline:
                 tiling=None if plan is None else plan.vae_tiling,
                 grey_frames=grey_frames,
             )
-        return conditions.to("cpu")
+        conditions = conditions.to("cpu")
+        return share_from_first(conditions) if self.parallel.active else conditions
 
     def sample(self, conditions: Conditions, settings: SamplerSettings, **kwargs) -> torch.Tensor:
         """The sampling loop; an error or interrupt inside it sends streamed blocks home and frees the cache."""
