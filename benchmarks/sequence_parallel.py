@@ -4,7 +4,8 @@
     python benchmarks/sequence_parallel.py --device cuda --config 14B-I2V --processes 1 2 4 8 --size 576x1024
 
 Each count runs under ``torch.distributed.run`` (one process per GPU on CUDA); the model is built from the named
-config with random weights (the time does not depend on them; the 14B model needs its ~32 GB on every GPU), in bf16
+config with random weights (the time does not depend on them; the 14B model needs its ~32 GB on every GPU unless
+``--shard-weights``), in bf16
 on CUDA. One "step" is the release's: two DiT forwards (CFG), 81 frames by default; the table shows the mean over
 ``--repeats`` steps after one warm-up step, and the speed-up against one process.
 """
@@ -44,6 +45,13 @@ with torch.device(device):
     model = build_transformer(named_config({config!r})).to(dtype).eval()
 if world > 1:
     enable_sequence_parallel(model, "ulysses")
+    if {shard}:
+        from realisdance.parallel.sharding import shard_weights
+
+        shard_weights(model)
+        if cuda:
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
 frames, height, width = {frames}, {height}, {width}
 latent = (1, 16, (frames - 1) // 4 + 1, height // 8, width // 8)
 c = model.config
@@ -84,9 +92,14 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=81)
     parser.add_argument("--size", default="64x96", help="HEIGHTxWIDTH of the video")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--shard-weights", action="store_true", help="FSDP2: each process keeps 1/N of the weights")
     args = parser.parse_args()
     height, width = (int(v) for v in args.size.split("x"))
-    print(f"{args.config} on {args.device}, {args.frames} frames at {width}x{height}, one step = 2 forwards (CFG)")
+    weights = "sharded" if args.shard_weights else "replicated"
+    print(
+        f"{args.config} on {args.device}, {args.frames} frames at {width}x{height}, one step = 2 forwards (CFG), "
+        f"weights {weights}"
+    )
     print("| processes | seconds per step | speed-up | peak device GiB per process |")
     print("|---|---|---|---|")
     base = None
@@ -96,7 +109,7 @@ def main() -> None:
             script = Path(scratch) / f"{count}.py"
             script.write_text(CHILD.format(root=str(ROOT), device=args.device, config=args.config,
                                            frames=args.frames, height=height, width=width, repeats=args.repeats,
-                                           out=str(out)))  # fmt: skip
+                                           out=str(out), shard=args.shard_weights))  # fmt: skip
             command = [sys.executable, str(script)]
             if count > 1:
                 command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={count}",
