@@ -26,8 +26,10 @@ def process_mesh(device_type: str):
 
 def shard_weights(model: torch.nn.Module, device_type: str | None = None, mesh=None) -> int:
     """Shard ``model``'s blocks and its remaining parameters over the default process group; returns the count."""
-    from torch.distributed.fsdp import fully_shard
+    from torch.distributed.fsdp import FSDPModule, fully_shard
 
+    if isinstance(model, FSDPModule):  # sharded when it was loaded
+        return _world_size()
     mesh = mesh or process_mesh(device_type or next(model.parameters()).device.type)
     for block in model.blocks:
         fully_shard(block, mesh=mesh, reshard_after_forward=True)
@@ -35,35 +37,72 @@ def shard_weights(model: torch.nn.Module, device_type: str | None = None, mesh=N
     return mesh.size()
 
 
-def load_sharded_transformer(path, dtype: str, device: str | torch.device, kind: str = "ulysses", patches=None,
-                             progress=None) -> torch.nn.Module:  # fmt: skip
-    """The transformer of ``path`` with its sequence split (``kind``) and its weights sharded over the processes,
-    each process holding its slices on ``device``. ``patches`` (``ModelPatches``): the attention kernel; LoRAs are
-    refused before this is reached (``check_shardable``)."""
-    from torch.distributed.tensor import distribute_tensor
+def _world_size() -> int:
+    import torch.distributed as dist
+
+    return dist.get_world_size()
+
+
+def load_sharded_transformer(path, dtype: str, device: str | torch.device, kind: str | None = "ulysses",
+                             patches=None, progress=None, from_plain_wan: bool = False) -> torch.nn.Module:  # fmt: skip
+    """The transformer of ``path`` with its sequence split (``kind``; None: not split, as fine-tuning runs it) and its
+    weights sharded over the processes, each process holding its slices on ``device``. ``patches``
+    (``ModelPatches``): the attention kernel; LoRAs are refused before this is reached (``check_shardable``).
+    ``from_plain_wan``: the new modules of a plain Wan DiT get the paper's initialisation (seeded, the same in every
+    process)."""
+    import copy
 
     from ..checkpoints.loader import plan_transformer
-    from .sequence import enable_sequence_parallel
 
     device = torch.device(device)
-    planned = plan_transformer(path, dtype)
+    planned = plan_transformer(path, dtype, from_plain_wan=from_plain_wan)
     model = planned.model
+    fresh = {name: copy.deepcopy(getattr(model, name)) for name in planned.fresh_modules}
     if patches is not None:
         from ..pipeline.model_patches import set_attention
 
         set_attention(model, patches.attention)
-    enable_sequence_parallel(model, kind)
+    if kind is not None:
+        from .sequence import enable_sequence_parallel
+
+        enable_sequence_parallel(model, kind)
     mesh = process_mesh(device.type)
     shard_weights(model, mesh=mesh)
     model.to_empty(device=device)
     parameters = dict(model.named_parameters())
     with torch.no_grad():
         for name, tensor in planned.tensors(progress):
-            parameter = parameters[name]
-            # src_data_rank=None: every process read the same tensor, so each cuts its own slice (no communication)
-            mine = distribute_tensor(tensor.to(device), mesh, parameter.placements, src_data_rank=None)
-            parameter.copy_(mine)
+            _keep_slice(parameters[name], tensor, mesh)
+        if fresh:
+            for name, tensor in _initialised_new_modules(model, fresh).items():
+                _keep_slice(parameters[name], tensor, mesh)
     return model.eval()
+
+
+def _keep_slice(parameter, tensor: torch.Tensor, mesh) -> None:
+    from torch.distributed.tensor import distribute_tensor
+
+    # src_data_rank=None: every process holds the same tensor, so each cuts its own slice (no communication)
+    parameter.copy_(distribute_tensor(tensor.to(parameter.device), mesh, parameter.placements, src_data_rank=None))
+
+
+def _initialised_new_modules(model, fresh: dict) -> dict[str, torch.Tensor]:
+    """The paper's initialisation of the new modules (``RealisDanceTransformer.initialize_new_modules``), made whole
+    on the CPU from a fixed seed so every process makes the same, given the gathered noise patchifier."""
+    holder = torch.nn.Module()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        for name, module in fresh.items():
+            module.to_empty(device="cpu")
+            module.reset_parameters()
+            setattr(holder, name, module)
+    noise_patchifier = torch.nn.Module()  # gathered whole (every process takes part), read only
+    noise_patchifier.weight = model.patch_embedding.weight.full_tensor().cpu()
+    noise_patchifier.bias = model.patch_embedding.bias.full_tensor().cpu()
+    noise_patchifier.in_channels = model.patch_embedding.in_channels
+    holder.patch_embedding = noise_patchifier
+    type(model).initialize_new_modules(holder)
+    return {f"{name}.{leaf}": value for name in fresh for leaf, value in getattr(holder, name).named_parameters()}
 
 
 def check_shardable(patches, mode: str, dtype: str | None) -> None:

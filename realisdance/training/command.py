@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..errors import InputError
 from .objective import Dropout
 from .parts import STRATEGIES, TrainableParts
 from .timesteps import KINDS, TimestepSchedule
@@ -52,6 +53,11 @@ def add_train_parser(commands, shown: dict) -> None:
     train.add_argument(
         "--gradient-checkpointing", action="store_true", help="recompute blocks in backward: less memory"
     )
+    train.add_argument(
+        "--shard-weights", action="store_true",
+        help="under torch.distributed.run: weights, gradients and optimiser state sharded over the processes (FSDP2), "
+        "for full / part fine-tuning of a model whose training state does not fit one GPU",
+    )  # fmt: skip
 
 
 def settings_from(args):
@@ -70,6 +76,7 @@ def settings_from(args):
         save_every=args.save_every,
         gradient_checkpointing=args.gradient_checkpointing,
         autocast_bf16=args.bf16,
+        shard_weights=args.shard_weights,
     )
 
 
@@ -77,13 +84,17 @@ def train_command(args: argparse.Namespace, device: str) -> None:
     from tqdm import tqdm
 
     from ..checkpoints import load_transformer
-    from ..parallel.processes import barrier, join_processes
+    from ..parallel.processes import barrier, join_processes, launched_processes
+    from ..parallel.sharding import load_sharded_transformer
     from ..release_folder import check_release_folder
     from .data import DataSettings, build_cache, cache_paths, find_clips
-    from .export import base_of_new_modules, export_lora, export_transformer
+    from .export import base_of_new_modules, export_lora, export_sharded_transformer, export_transformer
     from .run import train
 
     settings = settings_from(args)
+    if settings.shard_weights and launched_processes() < 2:
+        raise InputError("--shard-weights shares the training state between processes: launch with python -m "
+                         "torch.distributed.run --nproc-per-node N -m realisdance train ...")  # fmt: skip
     check_release_folder(args.model, None)
     clips = find_clips(args.data)
     rank, device = join_processes(device)  # torchrun / torch.distributed.run: one process per GPU
@@ -92,8 +103,12 @@ def train_command(args: argparse.Namespace, device: str) -> None:
         build_cache(args.model, clips, cache, DataSettings(args.frames, args.max_area))
     barrier()
     samples = cache_paths(clips, cache)
-    model = load_transformer(args.model, dtype="fp32", device=device, from_plain_wan=args.init == "wan")
-    base = base_of_new_modules(model)
+    plain_wan = args.init == "wan"
+    if settings.shard_weights:  # never whole in any process: built on the meta device, each process reads its slices
+        model = load_sharded_transformer(args.model, "fp32", device, kind=None, from_plain_wan=plain_wan)
+    else:
+        model = load_transformer(args.model, dtype="fp32", device=device, from_plain_wan=plain_wan)
+    base = base_of_new_modules(model) if settings.parts.strategy == "lora" else {}
     with tqdm(total=settings.steps, desc="training", unit="step", disable=rank != 0) as bar:
 
         def progress(step: int, total: int, loss: float) -> None:
@@ -103,9 +118,13 @@ def train_command(args: argparse.Namespace, device: str) -> None:
 
         train(model, samples, args.run_dir, settings, say=tqdm.write if rank == 0 else (lambda text: None),
               progress=progress)  # fmt: skip
+    if settings.shard_weights:
+        out = export_sharded_transformer(model, args.run_dir / "transformer", rank)
     if rank != 0:
         return
-    if settings.parts.strategy == "lora":
+    if settings.shard_weights:
+        print(f"wrote {out}: use it with `realisdance animate --model {args.model} --transformer {out}`")
+    elif settings.parts.strategy == "lora":
         out = export_lora(model, base, args.run_dir / "lora.safetensors")
         print(f"wrote {out}: use it with `realisdance animate --lora {out}` or a ComfyUI LoRA loader")
     else:

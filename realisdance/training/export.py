@@ -51,3 +51,18 @@ def export_transformer(model: torch.nn.Module, folder: Path) -> Path:
     """The whole fine-tuned transformer in the release's ``transformer/`` layout."""
     model.save_pretrained(str(folder), safe_serialization=True)
     return folder
+
+
+def export_sharded_transformer(model: torch.nn.Module, folder: Path, rank: int) -> Path | None:
+    """``export_transformer`` for a model sharded over the processes (every process calls it; the first writes): the
+    weights are gathered one tensor at a time into the first process's memory."""
+    from ..model import RealisDanceTransformer
+    from .checkpointing import gathered_parameters
+
+    whole = gathered_parameters(model, rank)
+    if rank != 0:
+        return None
+    with torch.device("meta"):
+        plain = RealisDanceTransformer.from_config(dict(model.config))
+    plain.load_state_dict(whole, strict=True, assign=True)
+    return export_transformer(plain, folder)

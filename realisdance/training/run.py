@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,14 +18,12 @@ from pathlib import Path
 import torch
 
 from ..errors import InputError
-from ..unpickling import torch_load_plain
+from .checkpointing import CHECKPOINT, read_checkpoint, restore, save_checkpoint
 from .data import load_sample
 from .logs import LossLog
 from .objective import Dropout, flow_matching_loss
-from .parts import TrainableParts, select_trainable, trainable_state
+from .parts import TrainableParts, select_trainable
 from .timesteps import TimestepSchedule
-
-CHECKPOINT = "checkpoint.pt"
 
 
 @dataclass(frozen=True)
@@ -42,6 +39,7 @@ class TrainSettings:
     save_every: int = 100  # steps between checkpoints (and one at the end)
     gradient_checkpointing: bool = False
     autocast_bf16: bool = False  # bf16 compute on fp32 master weights (CUDA)
+    shard_weights: bool = False  # FSDP2 over the processes: weights, gradients and optimiser 1/N each
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch", "save_every"):
@@ -54,6 +52,9 @@ class TrainSettings:
             rate = getattr(self.dropout, name)
             if not 0.0 <= rate <= 1.0:
                 raise InputError(f"the {name} dropout must be in [0, 1]; got {rate}")
+        if self.shard_weights and self.parts.strategy == "lora":
+            raise InputError("LoRA training keeps the base frozen and small adapters: it needs no --shard-weights "
+                             "(several processes share the batch without it)")  # fmt: skip
 
     def fingerprint(self) -> dict:
         """What a resumed run must share with the one that saved the checkpoint (everything but the step count)."""
@@ -74,12 +75,6 @@ def _order(count: int, seed: int, epoch: int) -> list[int]:
     return torch.randperm(count, generator=torch.Generator().manual_seed(seed * 100_003 + epoch)).tolist()
 
 
-def _save(path: Path, record: dict) -> None:
-    temporary = path.with_name(f".{path.name}.partial")
-    torch.save(record, temporary)
-    os.replace(temporary, path)
-
-
 def train(model: torch.nn.Module, samples: list[Path], run_dir: str | Path, settings: TrainSettings, say=print,
           progress=None) -> RunState:  # fmt: skip
     """Fine-tune ``model`` (in place) on the cached ``samples``; resumes from ``run_dir``'s checkpoint when there is
@@ -91,26 +86,33 @@ def train(model: torch.nn.Module, samples: list[Path], run_dir: str | Path, sett
     trained = select_trainable(model, settings.parts)
     if settings.gradient_checkpointing:
         model.enable_gradient_checkpointing()
-    parameters = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(parameters, lr=settings.learning_rate, weight_decay=settings.weight_decay)
-    generator = torch.Generator().manual_seed(settings.seed)
-    state = RunState()
-    checkpoint = run_dir / CHECKPOINT
-    if checkpoint.is_file():
-        state = _resume(checkpoint, model, optimizer, generator, settings, say)
-    log = LossLog(run_dir)
-    count = sum(p.numel() for p in parameters)
-    say(f"training {settings.parts.strategy}: {len(trained)} tensors, {count:,} parameters; {len(samples)} clips, "
-        f"{settings.batch} per step; timesteps {settings.timesteps.kind}")  # fmt: skip
     device = next(model.parameters()).device
     rank, world = _world()
     if settings.batch % world:
         raise InputError(f"the batch ({settings.batch} clips) must be a multiple of the {world} processes")
+    if settings.shard_weights and world == 1:
+        raise InputError("--shard-weights shares the weights between processes: launch with python -m "
+                         "torch.distributed.run --nproc-per-node N (one per GPU)")  # fmt: skip
     worker = model
-    if world > 1:  # torch.distributed.run: every process takes its share of each batch; DDP averages gradients
+    if settings.shard_weights:  # FSDP2: before the optimiser, which then holds this process's slices only
+        from ..parallel.sharding import process_mesh, shard_weights
+
+        shard_weights(model, mesh=process_mesh(device.type))
+    elif world > 1:  # torch.distributed.run: every process takes its share of each batch; DDP averages gradients
         worker = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device] if device.type == "cuda" else None
         )
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(parameters, lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    generator = torch.Generator().manual_seed(settings.seed)
+    state = RunState()
+    record = read_checkpoint(run_dir)
+    if record is not None:
+        state = _resume(record, run_dir, model, optimizer, generator, settings, say)
+    log = LossLog(run_dir)
+    count = sum(p.numel() for p in parameters)  # a sharded parameter (DTensor) counts its whole size
+    say(f"training {settings.parts.strategy}: {len(trained)} tensors, {count:,} parameters; {len(samples)} clips, "
+        f"{settings.batch} per step; timesteps {settings.timesteps.kind}")  # fmt: skip
     model.train()
     order = _order(len(samples), settings.seed, state.epoch)
     while state.step < settings.steps:
@@ -150,12 +152,13 @@ def train(model: torch.nn.Module, samples: list[Path], run_dir: str | Path, sett
             log.add(state.step, mean, mean_time, time.perf_counter() - started)
         if progress is not None:
             progress(state.step, settings.steps, mean)
-        if rank == 0 and (state.step % settings.save_every == 0 or state.step == settings.steps):
-            _save(checkpoint, {"format": "realisdance-training-checkpoint", "version": 1,
-                               "settings": settings.fingerprint(), "state": dataclasses.asdict(state),
-                               "trainable": trainable_state(model), "optimizer": optimizer.state_dict(),
-                               "generator": generator.get_state()})  # fmt: skip
-            log.plot()
+        if state.step % settings.save_every == 0 or state.step == settings.steps:
+            position = {"settings": settings.fingerprint(), "state": dataclasses.asdict(state),
+                        "generator": generator.get_state()}  # fmt: skip
+            if settings.shard_weights or rank == 0:
+                save_checkpoint(run_dir, model, optimizer, position, settings.shard_weights, rank)
+            if rank == 0:
+                log.plot()
     model.eval()
     return state
 
@@ -169,9 +172,14 @@ def _world() -> tuple[int, int]:
 
 
 def _synchronised(worker, last: bool):
-    """DDP all-reduces gradients on the last backward of a step only (the others accumulate locally)."""
+    """DDP all-reduces (FSDP2 reduce-scatters) gradients on the last backward of a step only (the others accumulate
+    locally)."""
     from contextlib import nullcontext
 
+    set_sync = getattr(worker, "set_requires_gradient_sync", None)  # a module sharded by FSDP2
+    if set_sync is not None:
+        set_sync(last)
+        return nullcontext()
     no_sync = getattr(worker, "no_sync", None)
     return nullcontext() if last or no_sync is None else no_sync()
 
@@ -188,24 +196,14 @@ def _batch_means(losses: list[float], times: list[float], world: int, device) ->
     return float(totals[0] / totals[2]), float(totals[1] / totals[2])
 
 
-def _resume(path: Path, model, optimizer, generator, settings: TrainSettings, say) -> RunState:
-    record = torch_load_plain(path, "training checkpoint")
-    if not isinstance(record, dict) or record.get("format") != "realisdance-training-checkpoint":
-        raise InputError(f"{path} is not a training checkpoint; use another --run-dir")
+def _resume(record: dict, run_dir: Path, model, optimizer, generator, settings: TrainSettings, say) -> RunState:
     if record["settings"] != settings.fingerprint():
         raise InputError(
-            f"{path} was saved by a run with other settings; resume with the same settings (only --steps may change) "
-            "or start a new run in another --run-dir"
+            f"{run_dir / CHECKPOINT} was saved by a run with other settings; resume with the same settings (only "
+            "--steps may change) or start a new run in another --run-dir"
         )
-    missing = set(record["trainable"]) ^ {n for n, p in model.named_parameters() if p.requires_grad}
-    if missing:
-        raise InputError(f"{path} trained other parameters than this model has ({sorted(missing)[:3]}...)")
-    with torch.no_grad():
-        parameters = dict(model.named_parameters())
-        for name, value in record["trainable"].items():
-            parameters[name].copy_(value)
-    optimizer.load_state_dict(record["optimizer"])
+    restore(record, run_dir, model, optimizer, settings.shard_weights)
     generator.set_state(record["generator"])
     state = RunState(**record["state"])
-    say(f"resuming from {path} at step {state.step}")
+    say(f"resuming from {run_dir / CHECKPOINT} at step {state.step}")
     return state

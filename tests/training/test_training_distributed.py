@@ -21,6 +21,7 @@ import torch.distributed as dist
 from helpers import randomize_
 from realisdance.model import build_transformer, named_config
 from realisdance.training.objective import Dropout
+from realisdance.training.parts import TrainableParts
 from realisdance.training.run import TrainSettings, train
 from realisdance.training.timesteps import TimestepSchedule
 from test_training_loop import write_samples
@@ -32,20 +33,25 @@ if distributed:
 torch.manual_seed(0)
 model = randomize_(build_transformer(named_config("tiny-I2V")), 0)
 samples = sorted(Path({cache!r}).glob("*.pt"))
-settings = TrainSettings(steps=3, batch=4, learning_rate=1e-3, save_every=3, dropout=Dropout(0.5, 0.5),
-                         timesteps=TimestepSchedule("low-noise-warmup", tau=10))
-train(model, samples, Path({run!r}), settings, say=lambda text: None)
+settings = TrainSettings(steps={steps}, batch=4, learning_rate=1e-3, save_every=2, dropout=Dropout(0.5, 0.5),
+                         timesteps=TimestepSchedule("low-noise-warmup", tau=10), shard_weights={shard},
+                         parts=TrainableParts({strategy!r}))
+said = []
+train(model, samples, Path({run!r}), settings, say=said.append)
+whole = {{n: (p.full_tensor() if hasattr(p, "full_tensor") else p).detach() for n, p in model.named_parameters()}}
 if not distributed or dist.get_rank() == 0:
-    torch.save({{n: p.detach() for n, p in model.named_parameters()}}, {out!r})
+    torch.save({{"parameters": whole, "said": said}}, {out!r})
 if distributed:
     dist.destroy_process_group()
 """
 
 
-def _run(tmp_path: Path, name: str, cache: Path, processes: int) -> dict:
+def _run(tmp_path: Path, name: str, cache: Path, processes: int, steps: int = 3, shard: bool = False,
+         strategy: str = "part", run: str | None = None) -> dict:  # fmt: skip
     out = tmp_path / f"{name}.pt"
     code = CHILD.format(root=str(ROOT), tests=str(ROOT / "tests"), training=str(ROOT / "tests" / "training"),
-                        cache=str(cache), run=str(tmp_path / name), out=str(out))  # fmt: skip
+                        cache=str(cache), run=str(tmp_path / (run or name)), out=str(out), steps=steps, shard=shard,
+                        strategy=strategy)  # fmt: skip
     script = tmp_path / f"{name}.py"
     script.write_text(code)
     command = [sys.executable, str(script)]
@@ -54,7 +60,7 @@ def _run(tmp_path: Path, name: str, cache: Path, processes: int) -> dict:
                    str(script)]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    return torch.load(out, weights_only=True)
+    return torch.load(out, weights_only=True)["parameters"]
 
 
 @pytest.mark.slow
@@ -75,7 +81,8 @@ def test_two_gloo_processes_train_what_one_process_trains(tiny_model, tmp_path):
 
 
 @pytest.mark.slow
-def test_the_train_command_under_torch_distributed_run_matches_one_process(tmp_path):
+@pytest.mark.parametrize("weights", [[], ["--shard-weights"]], ids=["replicated", "sharded"])
+def test_the_train_command_under_torch_distributed_run_matches_one_process(tmp_path, weights):
     sys.path.insert(0, str(ROOT / "tests" / "training"))
     from test_train_command import write_clip
 
@@ -93,10 +100,86 @@ def test_the_train_command_under_torch_distributed_run_matches_one_process(tmp_p
                             capture_output=True, text=True, timeout=600, env=env)  # fmt: skip
     assert single.returncode == 0, single.stderr[-3000:]
     launched = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
-                               "-m", "realisdance", *common, "--run-dir", str(tmp_path / "two")],
+                               "-m", "realisdance", *common, "--run-dir", str(tmp_path / "two"), *weights],
                               capture_output=True, text=True, timeout=600, env=env)  # fmt: skip
     assert launched.returncode == 0, launched.stderr[-3000:]
     one, two = load_transformer(tmp_path / "one" / "transformer"), load_transformer(tmp_path / "two" / "transformer")
     for (name, a), (_, b) in zip(one.named_parameters(), two.named_parameters(), strict=True):
         torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6, msg=name)
     assert not (tmp_path / "two" / "cache" / ".c0.pt.partial").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", ["part", "full"])
+def test_sharded_weights_train_what_one_process_trains_and_resume_from_their_shards(tiny_model, tmp_path, strategy):
+    """FSDP2 over 2 gloo processes: the same weights as one process after 3 steps, whether run in one go or stopped
+    at step 2 (each process saved its slices with torch.distributed.checkpoint) and resumed."""
+    sys.path.insert(0, str(ROOT / "tests" / "training"))
+    from test_training_loop import write_samples
+
+    cache = tmp_path / "cache"
+    write_samples(tiny_model("I2V"), cache, count=5)
+    one = _run(tmp_path, "one", cache, 1, strategy=strategy)
+    sharded = _run(tmp_path, "sharded", cache, 2, shard=True, strategy=strategy)
+    _run(tmp_path, "stopped", cache, 2, steps=2, shard=True, strategy=strategy, run="resumed")
+    assert (tmp_path / "resumed" / "checkpoint-2.dcp").is_dir()
+    resumed = _run(tmp_path, "resumed", cache, 2, steps=3, shard=True, strategy=strategy)
+    assert not (tmp_path / "resumed" / "checkpoint-2.dcp").exists()  # replaced by step 3's shards
+    start = dict(tiny_model("I2V").named_parameters())
+    assert any(not torch.equal(one[name], start[name]) for name in one)
+    # Adam normalises each update, so float noise in tiny gradients (summed in another order by the reduce-scatter)
+    # moves a weight by up to ~1 % of the learning rate (1e-3): the tolerance is 1e-5, four orders below a step.
+    for name in one:
+        torch.testing.assert_close(sharded[name], one[name], rtol=1e-5, atol=1e-5, msg=name)
+        torch.testing.assert_close(resumed[name], one[name], rtol=1e-5, atol=1e-5, msg=name)
+    said = torch.load(tmp_path / "resumed.pt", weights_only=True)["said"]
+    assert any("resuming" in line and "step 2" in line for line in said)
+
+
+SHARDED_WAN_CHILD = r"""
+import sys, torch, torch.distributed as dist
+sys.path[:0] = [{root!r}]
+from realisdance.parallel.sharding import load_sharded_transformer
+torch.set_num_threads(1)
+dist.init_process_group("gloo")
+model = load_sharded_transformer({plain!r}, "fp32", "cpu", kind=None, from_plain_wan=True)
+local = sum(p.to_local().numel() for p in model.parameters())
+whole = {{n: p.full_tensor() for n, p in model.named_parameters()}}
+torch.save({{"whole": whole, "local": local}}, {out!r} + str(dist.get_rank()))
+dist.destroy_process_group()
+"""
+
+
+@pytest.mark.slow
+def test_a_sharded_load_of_plain_wan_gets_the_papers_initialisation_in_every_process(tmp_path):
+    sys.path.insert(0, str(ROOT / "tests" / "training"))
+    from safetensors.torch import load_file, save_file
+
+    from realisdance.tiny import build_tiny_release
+
+    release = build_tiny_release(tmp_path / "model")
+    plain = tmp_path / "wan" / "transformer"
+    plain.mkdir(parents=True)
+    state = {}
+    for shard in (release / "transformer").glob("*.safetensors"):
+        state.update(load_file(str(shard)))
+    save_file({k: v for k, v in state.items() if k.split(".")[0] not in ("add_conv_in", "add_proj", "attn_conv_in")},
+              str(plain / "diffusion_pytorch_model.safetensors"))  # fmt: skip
+    config = (release / "transformer" / "config.json").read_text()
+    (plain / "config.json").write_text(config.replace("RealisDanceDiT", "WanTransformer3DModel"))
+    script, out = tmp_path / "child.py", tmp_path / "rank"
+    script.write_text(SHARDED_WAN_CHILD.format(root=str(ROOT), plain=str(plain), out=str(out)))
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+                           str(script)], capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    first, second = (torch.load(f"{out}{rank}", weights_only=True) for rank in (0, 1))
+    total = sum(t.numel() for t in first["whole"].values())
+    assert first["local"] < 0.6 * total and second["local"] < 0.6 * total  # each process held about half
+    model = first["whole"]
+    for name, value in model.items():  # the same model in both processes: the new modules' draws are seeded
+        torch.testing.assert_close(second["whole"][name], value, rtol=0, atol=0, msg=name)
+    assert torch.count_nonzero(model["add_proj.weight"]) == 0 and torch.count_nonzero(model["add_proj.bias"]) == 0
+    torch.testing.assert_close(model["attn_conv_in.weight"], model["patch_embedding.weight"][:, :16])
+    torch.testing.assert_close(model["attn_conv_in.bias"], model["patch_embedding.bias"])
+    assert torch.isfinite(model["add_conv_in.weight"]).all() and model["add_conv_in.weight"].std() > 0
+    torch.testing.assert_close(model["blocks.0.attn1.to_q.weight"], state["blocks.0.attn1.to_q.weight"].float())
