@@ -54,6 +54,9 @@ def add_train_parser(commands, shown: dict) -> None:
         "--gradient-checkpointing", action="store_true", help="recompute blocks in backward: less memory"
     )
     train.add_argument(
+        "--plan-only", action="store_true", help="print the memory of one training step per process, then stop"
+    )
+    train.add_argument(
         "--shard-weights", action="store_true",
         help="under torch.distributed.run: weights, gradients and optimiser state sharded over the processes (FSDP2), "
         "for full / part fine-tuning of a model whose training state does not fit one GPU",
@@ -84,11 +87,13 @@ def train_command(args: argparse.Namespace, device: str) -> None:
     from tqdm import tqdm
 
     from ..checkpoints import load_transformer
+    from ..memory.device import free_device_bytes
     from ..parallel.processes import barrier, join_processes, launched_processes
     from ..parallel.sharding import load_sharded_transformer
     from ..release_folder import check_release_folder
     from .data import DataSettings, build_cache, cache_paths, find_clips
     from .export import base_of_new_modules, export_lora, export_sharded_transformer, export_transformer
+    from .memory_plan import check_training_fits
     from .run import train
 
     settings = settings_from(args)
@@ -98,6 +103,12 @@ def train_command(args: argparse.Namespace, device: str) -> None:
     check_release_folder(args.model, None)
     clips = find_clips(args.data)
     rank, device = join_processes(device)  # torchrun / torch.distributed.run: one process per GPU
+    memory = training_memory(args, settings)
+    if rank == 0:
+        print(memory.describe())
+    if args.plan_only:
+        return
+    check_training_fits(memory, free_device_bytes(device), settings.parts.strategy)  # before minutes of encoding
     cache = args.cache or args.run_dir / "cache"
     if rank == 0:  # encoded once, by the first process; the others wait for it
         build_cache(args.model, clips, cache, DataSettings(args.frames, args.max_area))
@@ -131,3 +142,20 @@ def train_command(args: argparse.Namespace, device: str) -> None:
         out = export_transformer(model, args.run_dir / "transformer")
         print(f"wrote {out}: use it with `realisdance animate --model {args.model} --transformer {out}`")
     print(f"loss log: {args.run_dir / 'loss.csv'}, curve: {args.run_dir / 'loss.png'}")
+
+
+def training_memory(args, settings):
+    """The device memory of one step per process (``memory_plan.py``), for the largest clip ``--frames`` and
+    ``--max-area`` allow, measured on the meta device from the model's config (headers only, nothing loaded)."""
+    import math
+
+    from ..memory.facts import transformer_config_and_dtype
+    from ..memory.sizes import JobSize
+    from ..parallel.processes import launched_processes
+    from .memory_plan import plan_training_memory
+
+    config, _ = transformer_config_and_dtype(Path(args.model).expanduser(), "fp32")
+    side = max(16, math.isqrt(args.max_area) // 16 * 16)  # the area's token count, whatever the clips' aspect
+    job = JobSize(args.frames, side, side)
+    return plan_training_memory(config, job, settings.parts, settings.autocast_bf16, settings.gradient_checkpointing,
+                                launched_processes(), settings.shard_weights)  # fmt: skip

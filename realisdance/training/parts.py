@@ -44,8 +44,9 @@ def is_part_parameter(name: str) -> bool:
     return _is_new(name) or (name.startswith("blocks.") and SELF_ATTENTION in name)
 
 
-def select_trainable(model: torch.nn.Module, parts: TrainableParts) -> list[str]:
-    """Mark the parameters to train (requires_grad) and return their names; adds the LoRA adapters for ``lora``."""
+def select_trainable(model: torch.nn.Module, parts: TrainableParts, seed: int = 0) -> list[str]:
+    """Mark the parameters to train (requires_grad) and return their names; adds the LoRA adapters for ``lora``,
+    their random half drawn from ``seed`` (the run's), so the same settings make the same run in any process."""
     model.requires_grad_(False)
     if parts.strategy == "lora":
         from peft import LoraConfig
@@ -56,7 +57,10 @@ def select_trainable(model: torch.nn.Module, parts: TrainableParts) -> list[str]
             target_modules=list(LORA_TARGETS),
             init_lora_weights=True,  # B = 0: the adapted model starts exactly as the base
         )
-        model.add_adapter(config)  # diffusers' PEFT integration: adapter named "default", trainable
+        device = next(model.parameters()).device
+        with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            model.add_adapter(config)  # diffusers' PEFT integration: adapter named "default", trainable
     names = []
     for name, parameter in model.named_parameters():
         if parts.strategy == "full" or _is_new(name) or (parts.strategy == "part" and is_part_parameter(name)):

@@ -83,7 +83,7 @@ def train(model: torch.nn.Module, samples: list[Path], run_dir: str | Path, sett
         raise InputError("no training clips")
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    trained = select_trainable(model, settings.parts)
+    trained = select_trainable(model, settings.parts, settings.seed)
     if settings.gradient_checkpointing:
         model.enable_gradient_checkpointing()
     device = next(model.parameters()).device

@@ -43,6 +43,7 @@ def test_part_training_writes_a_transformer_the_pipeline_loads_and_a_rerun_resum
     assert cli.main(args(release, data, run, "--steps", "2")) == 0
     out = capsys.readouterr().out
     assert "encoding 2 of 2 clips" in out and (run / "cache" / "c0.pt").is_file()
+    assert "training memory: " in out and "activations" in out and out.index("training memory") < out.index("encoding")
     trained = load_transformer(run / "transformer", dtype="fp32")
     base = load_transformer(release, dtype="fp32")
     assert not torch.equal(trained.add_proj.weight, base.add_proj.weight)
@@ -125,3 +126,13 @@ def test_fine_tuning_from_plain_wan_gets_the_papers_initialisation(release, tmp_
     torch.testing.assert_close(model.attn_conv_in.bias, model.patch_embedding.bias)
     assert torch.isfinite(model.add_conv_in.weight).all() and model.add_conv_in.weight.std() > 0
     torch.testing.assert_close(model.blocks[0].attn1.to_q.weight, state["blocks.0.attn1.to_q.weight"].float())
+
+
+def test_plan_only_prints_the_memory_of_a_step_and_touches_nothing(release, tmp_path, capsys):
+    data, run = tmp_path / "data", tmp_path / "run"
+    write_clip(data, "c0", seed=0)
+    assert cli.main(args(release, data, run, "--plan-only", "--gradient-checkpointing")) == 0
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if line.startswith("training memory: "))
+    assert "weights" in line and "AdamW" in line and "with gradient checkpointing" in line
+    assert not (run / "cache").exists() and not (run / "checkpoint.pt").exists()
