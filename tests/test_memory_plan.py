@@ -258,8 +258,8 @@ def test_sharded_weights_that_do_not_fit_name_a_process_count_that_does(release_
         smaller -= 1
     if smaller > 2:
         with pytest.raises(InputError):
-            plan_memory(release_facts, JobSize(81, 576, 1024),
-                        MemoryOptions(budget_bytes=12 * GIB, sequence_parallel=smaller, weight_shards=smaller))  # fmt: skip
+            options = MemoryOptions(budget_bytes=12 * GIB, sequence_parallel=smaller, weight_shards=smaller)
+            plan_memory(release_facts, JobSize(81, 576, 1024), options)
 
 
 @pytest.mark.parametrize("mode", ["stream", "stream-all", "fp8"])
