@@ -720,8 +720,13 @@ def main(argv: list[str] | None = None) -> int:
             jobs = batch_jobs(args.root, args.out_dir) if args.root else [single_job(args)]
             if getattr(args, "video", None) is not None:
                 check_run_arguments(args)  # every number of the animate run, before minutes of pose fitting
-                make_pose_videos(args, jobs[0].smpl.parent)
             join_parallel(args)
+            if getattr(args, "video", None) is not None:
+                from .parallel.processes import barrier
+
+                if writes_outputs(args):  # one process fits the motion and writes the pose videos for all
+                    make_pose_videos(args, jobs[0].smpl.parent)
+                barrier()
             job_size = check_jobs(jobs, args)
             if args.plan_only:
                 print_plan_only(args.model, args, job_size, args.transformer)
