@@ -57,7 +57,7 @@ with torch.autocast({device!r}, dtype=torch.bfloat16, enabled={bf16}):
 del out
 optimizer.step()
 taken = (torch.cuda.max_memory_allocated() - base) if cuda else rss() - before
-print(json.dumps({{"planned": plan.total, "taken": taken, "activations": plan.activations,
+print(json.dumps({{"planned": plan.total, "taken": taken, "backward_peak": plan.backward_peak,
                   "weights": plan.weights, "optimizer": plan.optimizer, "gradients": plan.gradients}}))
 """
 

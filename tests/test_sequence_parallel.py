@@ -146,8 +146,14 @@ loaded = [name for name in ("vae", "text_encoder", "clip_encoder") if getattr(pi
 prepared = prepare_inputs({ref!r}, {smpl!r}, {hamer!r}, num_frames=5, max_area=64 * 96)
 conditions = pipe.build_conditions(prepared, "a dancer")
 local = sum(p.to_local().numel() if hasattr(p, "to_local") else p.numel() for p in pipe.transformer.parameters())
-torch.save({{"loaded": loaded, "pose": conditions.pose, "text": conditions.positive.text, "local": local}},
-           {results!r} + str(dist.get_rank()))
+out = pipe({ref!r}, {smpl!r}, {hamer!r}, "a dancer", num_frames=5, max_area=64 * 96, steps=2)
+try:
+    pipe.decode(out.latents)
+    refused = ""
+except Exception as error:
+    refused = f"{{type(error).__name__}}: {{error}}"
+torch.save({{"loaded": loaded, "pose": conditions.pose, "text": conditions.positive.text, "local": local,
+            "latents": out.latents, "frames": out.frames, "refused": refused}}, {results!r} + str(dist.get_rank()))
 dist.destroy_process_group()
 """
 
@@ -179,7 +185,13 @@ def test_the_first_process_alone_loads_the_encoders_and_shares_the_conditions(tm
     expected = alone.build_conditions(prepare_inputs(files["ref"], files["smpl"], files["hamer"], num_frames=5,
                                                      max_area=64 * 96), "a dancer")  # fmt: skip
     total = sum(p.numel() for p in alone.transformer.parameters())
+    video = alone(files["ref"], files["smpl"], files["hamer"], "a dancer", num_frames=5, max_area=64 * 96, steps=2)
+    # the call works in every process: the first decodes, the others return the latents and say why they cannot
+    assert first["frames"] is not None and second["frames"] is None and first["refused"] == ""
+    assert second["refused"].startswith("InputError") and "first process" in second["refused"]
+    torch.testing.assert_close(first["frames"], video.frames, rtol=1e-4, atol=1e-4)
     for record in (first, second):
+        torch.testing.assert_close(record["latents"], video.latents, rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(record["pose"], expected.pose, rtol=0, atol=0)
         torch.testing.assert_close(record["text"], expected.positive.text, rtol=0, atol=0)
         assert (record["local"] < 0.6 * total) if shard else record["local"] == total

@@ -7,6 +7,7 @@ model in its final dtype plus one tensor.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -212,22 +213,47 @@ def load_transformer(
     config_overrides: dict | None = None,
     progress: Callable[[int, int], None] | None = None,
     from_plain_wan: bool = False,
+    init_seed: int = 0,
 ) -> RealisDanceTransformer:
     """Load the transformer from a release folder, a ``transformer/`` folder, a shard index or one safetensors file.
 
     dtype: 'auto' (the file's precision), 'fp32', 'bf16', 'fp16', 'fp8_e4m3fn' or 'fp8_e5m2' (fp8 storage with bf16
     compute). Single files in diffusers, original-Wan or ComfyUI naming are all accepted.
     ``from_plain_wan``: a plain Wan 2.1 DiT is accepted too and gets the paper's initialisation of the new modules
-    (fine-tuning from Wan; ``RealisDanceTransformer.initialize_new_modules``).
+    (fine-tuning from Wan; ``RealisDanceTransformer.initialize_new_modules``), drawn from ``init_seed``.
     """
     planned = plan_transformer(path, dtype, config_overrides, from_plain_wan)
     model = planned.model
     for name, tensor in planned.tensors(progress):
         _assign(model, name, tensor.to(device=device))
-    if planned.fresh_modules:  # fresh weights (torch's default init), then the paper's: add_proj zero, copy
-        for name in planned.fresh_modules:
-            module = getattr(model, name)
-            module.to_empty(device=device)
-            module.reset_parameters()
-        model.initialize_new_modules()
+    if planned.fresh_modules:
+        fresh = {name: copy.deepcopy(getattr(model, name)) for name in planned.fresh_modules}
+        patchifier = model.patch_embedding
+        for name, tensor in initialised_new_modules(fresh, patchifier.weight, patchifier.bias, init_seed).items():
+            _assign(model, name, tensor.to(device))
     return model.eval().requires_grad_(False)
+
+
+def initialised_new_modules(fresh: dict, patch_weight: torch.Tensor, patch_bias: torch.Tensor,
+                            seed: int = 0) -> dict[str, torch.Tensor]:  # fmt: skip
+    """The new modules of a plain Wan DiT (``fresh``: their meta-device modules) with the paper's initialisation,
+    made whole on the CPU: torch's default draws from ``seed`` (the same in every process and on every device), then
+    ``RealisDanceTransformer.initialize_new_modules`` (add_proj zero, the reference patchifier copied from the noise
+    patchifier ``patch_weight`` / ``patch_bias``)."""
+    holder = torch.nn.Module()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for name, module in fresh.items():
+            module.to_empty(device="cpu")
+            module.reset_parameters()
+            setattr(holder, name, module)
+    noise_patchifier = torch.nn.Module()  # read only
+    noise_patchifier.weight = patch_weight.detach().cpu()
+    noise_patchifier.bias = patch_bias.detach().cpu()
+    noise_patchifier.in_channels = patch_weight.shape[1]
+    holder.patch_embedding = noise_patchifier
+    with torch.no_grad():
+        RealisDanceTransformer.initialize_new_modules(holder)
+    return {
+        f"{name}.{leaf}": value.detach() for name in fresh for leaf, value in getattr(holder, name).named_parameters()
+    }

@@ -59,29 +59,52 @@ def save_single_file(model, path, naming: str = "comfyui", dtype: torch.dtype | 
 
 def save_diffusers_folder(model, folder, max_shard_bytes: int | None = None, dtype: torch.dtype | None = None) -> Path:
     """The official ``transformer/`` layout: config.json plus one file, or shards with an index."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    config = {"_class_name": "RealisDanceDiT", **_config_of(model)}
-    (folder / "config.json").write_text(json.dumps(config, indent=2))
     tensors = _state_dict(model, dtype)
-    if max_shard_bytes is None:
-        _atomic_save(tensors, folder / WEIGHTS_NAME, {"format": "pt"})
-        return folder
-    shards: list[dict[str, torch.Tensor]] = [{}]
-    size = 0
+    writer = DiffusersFolderWriter(folder, _config_of(model), {n: t.numel() * t.element_size() for n, t in
+                                                               tensors.items()}, max_shard_bytes)  # fmt: skip
     for name, tensor in tensors.items():
-        nbytes = tensor.numel() * tensor.element_size()
-        if shards[-1] and size + nbytes > max_shard_bytes:
-            shards.append({})
-            size = 0
-        shards[-1][name] = tensor
-        size += nbytes
-    weight_map = {}
-    for i, shard in enumerate(shards, start=1):
-        filename = f"diffusion_pytorch_model-{i:05d}-of-{len(shards):05d}.safetensors"
-        _atomic_save(shard, folder / filename, {"format": "pt"})
-        weight_map.update(dict.fromkeys(shard, filename))
-    total = sum(t.numel() * t.element_size() for t in tensors.values())
-    index = {"metadata": {"total_size": total}, "weight_map": weight_map}
-    (folder / INDEX_NAME).write_text(json.dumps(index, indent=2))
-    return folder
+        writer.add(name, tensor)
+    return writer.finish()
+
+
+class DiffusersFolderWriter:
+    """Writes the ``transformer/`` layout tensor by tensor: each shard file is written as soon as its tensors have
+    arrived, so the writer holds one shard at most (a model gathered from processes one tensor at a time is never
+    whole in memory). ``sizes``: every tensor's bytes, in the order they will arrive."""
+
+    def __init__(self, folder, config: dict, sizes: dict[str, int], max_shard_bytes: int | None = None):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / "config.json").write_text(json.dumps({"_class_name": "RealisDanceDiT", **config}, indent=2))
+        groups: list[list[str]] = [[]]
+        size = 0
+        for name, nbytes in sizes.items():
+            if max_shard_bytes is not None and groups[-1] and size + nbytes > max_shard_bytes:
+                groups.append([])
+                size = 0
+            groups[-1].append(name)
+            size += nbytes
+        self.sharded = max_shard_bytes is not None
+        names = [WEIGHTS_NAME] if not self.sharded else [
+            f"diffusion_pytorch_model-{i:05d}-of-{len(groups):05d}.safetensors" for i in range(1, len(groups) + 1)
+        ]  # fmt: skip
+        self.file_of = {name: file for file, group in zip(names, groups, strict=True) for name in group}
+        self.pending = {file: len(group) for file, group in zip(names, groups, strict=True)}
+        self.total = sum(sizes.values())
+        self.open: dict[str, dict[str, torch.Tensor]] = {}
+
+    def add(self, name: str, tensor: torch.Tensor) -> None:
+        file = self.file_of[name]
+        self.open.setdefault(file, {})[name] = tensor.detach().contiguous().cpu()
+        self.pending[file] -= 1
+        if self.pending[file] == 0:
+            _atomic_save(self.open.pop(file), self.folder / file, {"format": "pt"})
+
+    def finish(self) -> Path:
+        if any(self.pending.values()):
+            missing = [name for name, file in self.file_of.items() if self.pending[file]]
+            raise ValueError(f"tensors never arrived: {missing[:3]}")
+        if self.sharded:
+            index = {"metadata": {"total_size": self.total}, "weight_map": self.file_of}
+            (self.folder / INDEX_NAME).write_text(json.dumps(index, indent=2))
+        return self.folder

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
+
+WAIT_FOR_FIRST = timedelta(hours=3)
 
 
 def launched_processes() -> int:
@@ -20,7 +23,9 @@ def join_processes(device: str) -> tuple[int, str]:
         return 0, device
     cuda = torch.device(device).type == "cuda"
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if cuda else "gloo")
+        # The others wait while the first process fits a motion, loads and runs the encoders or writes the cache:
+        # minutes, past NCCL's default 10-minute watchdog.
+        dist.init_process_group("nccl" if cuda else "gloo", timeout=WAIT_FOR_FIRST)
     if cuda:
         local = int(os.environ.get("LOCAL_RANK", "0"))
         torch.cuda.set_device(local)
@@ -51,3 +56,19 @@ def share_from_first(value):
     box = [value if dist.get_rank() == 0 else None]
     dist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+def smallest_free_bytes(device) -> int | None:
+    """The least free device memory over the processes (None on CPUs): every process plans with it, so they all
+    refuse a job together instead of one refusing while the others wait for it."""
+    import torch
+    import torch.distributed as dist
+
+    from ..memory.device import free_device_bytes
+
+    free = free_device_bytes(device)
+    if free is None or not (dist.is_available() and dist.is_initialized()):
+        return free
+    least = torch.tensor([free], dtype=torch.int64, device=device)
+    dist.all_reduce(least, op=dist.ReduceOp.MIN)
+    return int(least.item())

@@ -24,8 +24,10 @@ def process_mesh(device_type: str):
     return init_device_mesh(device_type, (dist.get_world_size(),))
 
 
-def shard_weights(model: torch.nn.Module, device_type: str | None = None, mesh=None) -> int:
-    """Shard ``model``'s blocks and its remaining parameters over the default process group; returns the count."""
+def shard_weights(model: torch.nn.Module, device_type: str | None = None, mesh=None, reshard_root: bool = True) -> int:
+    """Shard ``model``'s blocks and its remaining parameters over the default process group; returns the count.
+    ``reshard_root``: the root's own weights (embedders, head) are freed after each forward too (inference); training
+    keeps them whole until the backward has used them (FSDP2's default for the root)."""
     from torch.distributed.fsdp import FSDPModule, fully_shard
 
     if isinstance(model, FSDPModule):  # sharded when it was loaded
@@ -33,7 +35,7 @@ def shard_weights(model: torch.nn.Module, device_type: str | None = None, mesh=N
     mesh = mesh or process_mesh(device_type or next(model.parameters()).device.type)
     for block in model.blocks:
         fully_shard(block, mesh=mesh, reshard_after_forward=True)
-    fully_shard(model, mesh=mesh)
+    fully_shard(model, mesh=mesh, reshard_after_forward=True if reshard_root else None)
     return mesh.size()
 
 
@@ -44,15 +46,16 @@ def _world_size() -> int:
 
 
 def load_sharded_transformer(path, dtype: str, device: str | torch.device, kind: str | None = "ulysses",
-                             patches=None, progress=None, from_plain_wan: bool = False) -> torch.nn.Module:  # fmt: skip
+                             patches=None, progress=None, from_plain_wan: bool = False, init_seed: int = 0,
+                             training: bool = False) -> torch.nn.Module:  # fmt: skip
     """The transformer of ``path`` with its sequence split (``kind``; None: not split, as fine-tuning runs it) and its
     weights sharded over the processes, each process holding its slices on ``device``. ``patches``
     (``ModelPatches``): the attention kernel; LoRAs are refused before this is reached (``check_shardable``).
-    ``from_plain_wan``: the new modules of a plain Wan DiT get the paper's initialisation (seeded, the same in every
-    process)."""
+    ``from_plain_wan``: the new modules of a plain Wan DiT get the paper's initialisation, drawn from ``init_seed`` as
+    the unsharded loader draws them."""
     import copy
 
-    from ..checkpoints.loader import plan_transformer
+    from ..checkpoints.loader import initialised_new_modules, plan_transformer
 
     device = torch.device(device)
     planned = plan_transformer(path, dtype, from_plain_wan=from_plain_wan)
@@ -67,14 +70,16 @@ def load_sharded_transformer(path, dtype: str, device: str | torch.device, kind:
 
         enable_sequence_parallel(model, kind)
     mesh = process_mesh(device.type)
-    shard_weights(model, mesh=mesh)
+    shard_weights(model, mesh=mesh, reshard_root=not training)
     model.to_empty(device=device)
     parameters = dict(model.named_parameters())
     with torch.no_grad():
         for name, tensor in planned.tensors(progress):
             _keep_slice(parameters[name], tensor, mesh)
-        if fresh:
-            for name, tensor in _initialised_new_modules(model, fresh).items():
+        if fresh:  # the noise patchifier gathered whole (every process takes part) for the reference patchifier's copy
+            patchifier = model.patch_embedding
+            weight, bias = patchifier.weight.full_tensor(), patchifier.bias.full_tensor()
+            for name, tensor in initialised_new_modules(fresh, weight, bias, init_seed).items():
                 _keep_slice(parameters[name], tensor, mesh)
     return model.eval()
 
@@ -84,25 +89,6 @@ def _keep_slice(parameter, tensor: torch.Tensor, mesh) -> None:
 
     # src_data_rank=None: every process holds the same tensor, so each cuts its own slice (no communication)
     parameter.copy_(distribute_tensor(tensor.to(parameter.device), mesh, parameter.placements, src_data_rank=None))
-
-
-def _initialised_new_modules(model, fresh: dict) -> dict[str, torch.Tensor]:
-    """The paper's initialisation of the new modules (``RealisDanceTransformer.initialize_new_modules``), made whole
-    on the CPU from a fixed seed so every process makes the same, given the gathered noise patchifier."""
-    holder = torch.nn.Module()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        for name, module in fresh.items():
-            module.to_empty(device="cpu")
-            module.reset_parameters()
-            setattr(holder, name, module)
-    noise_patchifier = torch.nn.Module()  # gathered whole (every process takes part), read only
-    noise_patchifier.weight = model.patch_embedding.weight.full_tensor().cpu()
-    noise_patchifier.bias = model.patch_embedding.bias.full_tensor().cpu()
-    noise_patchifier.in_channels = model.patch_embedding.in_channels
-    holder.patch_embedding = noise_patchifier
-    type(model).initialize_new_modules(holder)
-    return {f"{name}.{leaf}": value for name in fresh for leaf, value in getattr(holder, name).named_parameters()}
 
 
 def check_shardable(patches, mode: str, dtype: str | None) -> None:

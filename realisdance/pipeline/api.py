@@ -15,7 +15,7 @@ from ..caching import cached_token_states, make_step_cache
 from ..errors import InputError
 from ..memory import JobSize, MemoryOptions, MemoryPlan, ModelFacts, accelerator, place_transformer, plan_memory
 from ..memory.text_cache import SHARED_TEXT_CACHE, text_encoder_key
-from ..parallel.processes import process_rank, share_from_first
+from ..parallel.processes import process_rank, share_from_first, smallest_free_bytes
 from ..parallel.settings import ParallelRun
 from ..release_folder import check_release_folder
 from .conditions import Conditions, ModelSignature, build_conditions
@@ -27,7 +27,7 @@ from .settings import ComponentPaths, GenerationSettings
 
 @dataclass
 class RealisDanceOutput:
-    frames: torch.Tensor  # (F, H, W, 3) float RGB in [0, 1]
+    frames: torch.Tensor | None  # (F, H, W, 3) float RGB in [0, 1]; None in the other processes of a parallel run
     latents: torch.Tensor  # (1, 16, T, H/8, W/8) normalised latents, kept so decoding can be retried
     cache_report: str | None = None  # what a step cache skipped ("TeaCache: skipped 23 of 80 DiT forwards ...")
 
@@ -134,7 +134,8 @@ class RealisDancePipeline:
         options = dataclasses.replace(options, adapter_bytes=max(options.adapter_bytes, patches.adapter_bytes()))
         facts = release_facts(model, dtype, transformer)
         check_loras_fit(facts.config, patches)
-        plan = plan_memory(facts, job or JobSize(), options, free_device_bytes(device))
+        free = smallest_free_bytes(device) if parallel.active else free_device_bytes(device)
+        plan = plan_memory(facts, job or JobSize(), options, free)
         check_host_memory_for_cpu_run(plan, facts, device)
         if plan.kind == "sharded":  # built, split and sharded on the meta device; each process reads its slices
             dit = load_sharded_transformer(transformer or model, dtype, device, parallel.kind, patches, progress)
@@ -191,6 +192,11 @@ class RealisDancePipeline:
             component.to(home)
             accelerator.current().empty_cache(self.device)
 
+    def _require_encoders(self, what: str) -> None:
+        if not self.encodes:
+            raise InputError(f"this process of a parallel run has no encoders or VAE (the first process loads them "
+                             f"and encodes for all): {what} in the first process only")  # fmt: skip
+
     def check_job(self, job: JobSize, cached_token_states: int = 0) -> None:
         """Refuse, before any work, a job that needs more device memory than the plan made at load time
         (``cached_token_states``: what a step cache keeps, when the load-time options did not count it)."""
@@ -216,6 +222,7 @@ class RealisDancePipeline:
 
         if isinstance(prompt, torch.Tensor):
             return pad_text_embeddings(prompt if prompt.ndim == 3 else prompt.unsqueeze(0)).float()
+        self._require_encoders("encode a prompt")
         key = text_encoder_key(self.text_encoder)
         cached = self.text_cache.get(key, prompt)
         if cached is None:
@@ -271,12 +278,14 @@ class RealisDancePipeline:
     def decode_chunks(self, latents: torch.Tensor) -> Iterator[torch.Tensor]:
         """Normalised latents (1, 16, T, h, w) -> frames (F_i, H, W, 3) in [0, 1] on the CPU, a few latent frames'
         worth at a time (tiled when the plan says so): the device never holds the whole video."""
+        self._require_encoders("decode")
         plan = self.memory_plan
         with self._on_device(self.vae, plan is None or plan.vae_on_device):
             yield from self.vae.decode_chunks(latents, None if plan is None else plan.vae_tiling)
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """Normalised latents -> frames (F, H, W, 3) in [0, 1] on the CPU (see ``decode_chunks``)."""
+        self._require_encoders("decode")
         if latents.shape[0] != 1:
             plan = self.memory_plan
             with self._on_device(self.vae, plan is None or plan.vae_on_device):
@@ -335,4 +344,5 @@ class RealisDancePipeline:
             conditions, sampler, latents=latents, generator=generator, callback=callback, step_cache=step_cache
         )
         report = None if step_cache is None else step_cache.describe()
-        return RealisDanceOutput(frames=self.decode(final), latents=final.cpu(), cache_report=report)
+        frames = self.decode(final) if self.encodes else None  # the first process of a --parallel run decodes
+        return RealisDanceOutput(frames=frames, latents=final.cpu(), cache_report=report)

@@ -81,11 +81,7 @@ def read_checkpoint(run_dir: Path) -> dict | None:
 
 def restore(record: dict, run_dir: Path, model, optimizer, sharded: bool) -> None:
     """The trained parameters and the optimiser of ``record`` into ``model`` / ``optimizer``."""
-    path = run_dir / CHECKPOINT
-    if bool(record.get("shards")) != sharded:
-        saved = "sharded" if record.get("shards") else "unsharded"
-        raise InputError(f"{path} was saved by a run with {saved} weights; resume with the same --shard-weights "
-                         "or start a new run in another --run-dir")  # fmt: skip
+    path = run_dir / CHECKPOINT  # sharded or not is one of the settings the caller has already matched
     if sharded:
         import torch.distributed.checkpoint as dcp
         from torch.distributed.checkpoint.state_dict import set_optimizer_state_dict
@@ -105,15 +101,3 @@ def restore(record: dict, run_dir: Path, model, optimizer, sharded: bool) -> Non
         for name, value in record["trainable"].items():
             parameters[name].copy_(value)
     optimizer.load_state_dict(record["optimizer"])
-
-
-def gathered_parameters(model, rank: int) -> dict[str, torch.Tensor]:
-    """Every parameter whole on the CPU in the first process (empty elsewhere), gathered one tensor at a time from a
-    sharded model (every process calls this)."""
-    whole = {}
-    for name, parameter in model.named_parameters():
-        full = parameter.full_tensor() if hasattr(parameter, "full_tensor") else parameter
-        if rank == 0:
-            whole[name] = full.detach().to("cpu", copy=True)
-        del full
-    return whole

@@ -87,8 +87,7 @@ def train_command(args: argparse.Namespace, device: str) -> None:
     from tqdm import tqdm
 
     from ..checkpoints import load_transformer
-    from ..memory.device import free_device_bytes
-    from ..parallel.processes import barrier, join_processes, launched_processes
+    from ..parallel.processes import barrier, join_processes, launched_processes, smallest_free_bytes
     from ..parallel.sharding import load_sharded_transformer
     from ..release_folder import check_release_folder
     from .data import DataSettings, build_cache, cache_paths, find_clips
@@ -108,7 +107,7 @@ def train_command(args: argparse.Namespace, device: str) -> None:
         print(memory.describe())
     if args.plan_only:
         return
-    check_training_fits(memory, free_device_bytes(device), settings.parts.strategy)  # before minutes of encoding
+    check_training_fits(memory, smallest_free_bytes(device), settings.parts.strategy)  # before minutes of encoding
     cache = args.cache or args.run_dir / "cache"
     if rank == 0:  # encoded once, by the first process; the others wait for it
         build_cache(args.model, clips, cache, DataSettings(args.frames, args.max_area))
@@ -116,9 +115,11 @@ def train_command(args: argparse.Namespace, device: str) -> None:
     samples = cache_paths(clips, cache)
     plain_wan = args.init == "wan"
     if settings.shard_weights:  # never whole in any process: built on the meta device, each process reads its slices
-        model = load_sharded_transformer(args.model, "fp32", device, kind=None, from_plain_wan=plain_wan)
+        model = load_sharded_transformer(args.model, "fp32", device, kind=None, from_plain_wan=plain_wan,
+                                         init_seed=args.seed, training=True)  # fmt: skip
     else:
-        model = load_transformer(args.model, dtype="fp32", device=device, from_plain_wan=plain_wan)
+        model = load_transformer(args.model, dtype="fp32", device=device, from_plain_wan=plain_wan,
+                                 init_seed=args.seed)  # fmt: skip
     base = base_of_new_modules(model) if settings.parts.strategy == "lora" else {}
     with tqdm(total=settings.steps, desc="training", unit="step", disable=rank != 0) as bar:
 

@@ -53,16 +53,25 @@ def export_transformer(model: torch.nn.Module, folder: Path) -> Path:
     return folder
 
 
+SHARD_BYTES = 2 * 1024**3  # the sharded export writes files of about this size as the gathered tensors arrive
+
+
 def export_sharded_transformer(model: torch.nn.Module, folder: Path, rank: int) -> Path | None:
     """``export_transformer`` for a model sharded over the processes (every process calls it; the first writes): the
-    weights are gathered one tensor at a time into the first process's memory."""
-    from ..model import RealisDanceTransformer
-    from .checkpointing import gathered_parameters
+    weights are gathered one tensor at a time and written in shard files as they fill, so the first process holds
+    one shard file's worth at most."""
+    from ..checkpoints.saver import DiffusersFolderWriter
 
-    whole = gathered_parameters(model, rank)
-    if rank != 0:
-        return None
-    with torch.device("meta"):
-        plain = RealisDanceTransformer.from_config(dict(model.config))
-    plain.load_state_dict(whole, strict=True, assign=True)
-    return export_transformer(plain, folder)
+    parameters = dict(model.named_parameters())
+    writer = None
+    if rank == 0:
+        config = {k: v for k, v in dict(model.config).items() if not k.startswith("_")}
+        config["patch_size"] = list(config["patch_size"])
+        sizes = {name: p.numel() * p.element_size() for name, p in parameters.items()}  # a DTensor's whole size
+        writer = DiffusersFolderWriter(folder, config, sizes, SHARD_BYTES)
+    for name, parameter in parameters.items():
+        whole = parameter.full_tensor() if hasattr(parameter, "full_tensor") else parameter
+        if writer is not None:
+            writer.add(name, whole)
+        del whole
+    return writer.finish() if writer is not None else None

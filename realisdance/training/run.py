@@ -172,14 +172,11 @@ def _world() -> tuple[int, int]:
 
 
 def _synchronised(worker, last: bool):
-    """DDP all-reduces (FSDP2 reduce-scatters) gradients on the last backward of a step only (the others accumulate
-    locally)."""
+    """DDP all-reduces gradients on the last backward of a step only (the others accumulate locally). A model sharded
+    by FSDP2 reduce-scatters after every backward instead: skipping it would keep every block's gradients whole in
+    each process until the last clip, which is what sharding is there to avoid; its 1/N slices accumulate."""
     from contextlib import nullcontext
 
-    set_sync = getattr(worker, "set_requires_gradient_sync", None)  # a module sharded by FSDP2
-    if set_sync is not None:
-        set_sync(last)
-        return nullcontext()
     no_sync = getattr(worker, "no_sync", None)
     return nullcontext() if last or no_sync is None else no_sync()
 

@@ -47,7 +47,8 @@ def test_the_meta_measurement_counts_what_a_real_cpu_step_allocates():
 def test_checkpointing_trades_the_saved_activations_for_one_block_and_part_trains_less():
     kept = plan_training_memory(RELEASE, JOB, TrainableParts("part"), bf16=True, checkpointing=False)
     recomputed = plan_training_memory(RELEASE, JOB, TrainableParts("part"), bf16=True, checkpointing=True)
-    assert recomputed.activations < 0.1 * kept.activations  # 40 blocks' saved tensors against about one block's
+    # 40 blocks' saved tensors against about one block's (the gradients made so far are in both)
+    assert recomputed.backward_peak < 0.4 * kept.backward_peak
     assert recomputed.weights == kept.weights and recomputed.optimizer == kept.optimizer
     full = plan_training_memory(RELEASE, JOB, TrainableParts("full"), bf16=True, checkpointing=True)
     assert full.optimizer == 2 * full.weights  # every parameter trained: two fp32 moments each
@@ -64,6 +65,8 @@ def test_sharding_divides_the_training_state_between_processes():
     ddp = plan_training_memory(RELEASE, JOB, TrainableParts("full"), True, True, processes=8, sharded=False)
     assert ddp.gradients == 2 * alone.gradients  # DDP's buckets hold a second copy
     assert "per process of 8 (weights sharded)" in shared.describe()
+    # each block's gradients are reduce-scattered after its backward: 1/8 of them stay in the backward's peak
+    assert shared.backward_peak < alone.backward_peak
 
 
 def test_a_step_that_does_not_fit_is_refused_with_what_would_help():
