@@ -80,6 +80,7 @@ peak = torch.cuda.max_memory_allocated() / 2**30 if cuda else None
 if rank == 0:
     open({out!r}, "w").write(json.dumps({{"seconds": sum(times) / len(times), "peak_gib": peak}}))
 if world > 1:
+    dist.barrier()  # both done before the group goes (gloo can abort when one process leaves first)
     dist.destroy_process_group()
 """
 
