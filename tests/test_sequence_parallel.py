@@ -47,8 +47,7 @@ with torch.no_grad():
         out = model(hidden, t, text, clip, add_cond=pose, attn_cond=reference, return_dict=False)[0]
         lines.append(f"{{dist.get_rank()}} {{float((out - expected).abs().max())}} {{seen[-1]}}")
 open({results!r} + str(dist.get_rank()), "w").write("\n".join(lines))
-dist.barrier()
-dist.destroy_process_group()
+dist.barrier()  # leave together, as animate and train do (no destroy: gloo could abort in it)
 """
 
 
@@ -155,8 +154,7 @@ except Exception as error:
     refused = f"{{type(error).__name__}}: {{error}}"
 torch.save({{"loaded": loaded, "pose": conditions.pose, "text": conditions.positive.text, "local": local,
             "latents": out.latents, "frames": out.frames, "refused": refused}}, {results!r} + str(dist.get_rank()))
-dist.barrier()
-dist.destroy_process_group()
+dist.barrier()  # leave together, as animate and train do (no destroy: gloo could abort in it)
 """
 
 

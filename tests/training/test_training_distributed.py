@@ -42,8 +42,7 @@ whole = {{n: (p.full_tensor() if hasattr(p, "full_tensor") else p).detach() for 
 if not distributed or dist.get_rank() == 0:
     torch.save({{"parameters": whole, "said": said}}, {out!r})
 if distributed:
-    dist.barrier()
-    dist.destroy_process_group()
+    dist.barrier()  # leave together, as animate and train do (no destroy: gloo could abort in it)
 """
 
 
@@ -147,8 +146,7 @@ model = load_sharded_transformer({plain!r}, "fp32", "cpu", kind=None, from_plain
 local = sum(p.to_local().numel() for p in model.parameters())
 whole = {{n: p.full_tensor() for n, p in model.named_parameters()}}
 torch.save({{"whole": whole, "local": local}}, {out!r} + str(dist.get_rank()))
-dist.barrier()
-dist.destroy_process_group()
+dist.barrier()  # leave together, as animate and train do (no destroy: gloo could abort in it)
 """
 
 
