@@ -681,6 +681,14 @@ def _stop_on_sigterm(signum, frame) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    code = _main(argv)
+    from .parallel.processes import leave_processes
+
+    leave_processes(code)  # a process of torch.distributed.run ends here; alone, this returns
+    return code
+
+
+def _main(argv: list[str] | None = None) -> int:
     import threading
 
     args = build_parser().parse_args(argv)

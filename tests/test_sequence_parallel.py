@@ -47,7 +47,9 @@ with torch.no_grad():
         out = model(hidden, t, text, clip, add_cond=pose, attn_cond=reference, return_dict=False)[0]
         lines.append(f"{{dist.get_rank()}} {{float((out - expected).abs().max())}} {{seen[-1]}}")
 open({results!r} + str(dist.get_rank()), "w").write("\n".join(lines))
-dist.barrier()  # leave together, as animate and train do (no destroy: gloo could abort in it)
+dist.barrier()
+from realisdance.parallel.processes import leave_processes
+leave_processes(0)  # as animate and train end
 """
 
 
@@ -154,7 +156,9 @@ except Exception as error:
     refused = f"{{type(error).__name__}}: {{error}}"
 torch.save({{"loaded": loaded, "pose": conditions.pose, "text": conditions.positive.text, "local": local,
             "latents": out.latents, "frames": out.frames, "refused": refused}}, {results!r} + str(dist.get_rank()))
-dist.barrier()  # leave together, as animate and train do (no destroy: gloo could abort in it)
+dist.barrier()
+from realisdance.parallel.processes import leave_processes
+leave_processes(0)  # as animate and train end
 """
 
 

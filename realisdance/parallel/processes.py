@@ -72,3 +72,23 @@ def smallest_free_bytes(device) -> int | None:
     least = torch.tensor([free], dtype=torch.int64, device=device)
     dist.all_reduce(least, op=dist.ReduceOp.MIN)
     return int(least.item())
+
+
+def leave_processes(code: int) -> None:
+    """End a process that joined a process group (animate --parallel, train under torch.distributed.run) with
+    ``code``, its outputs flushed, without running the C++ destructors: tearing down gloo / FSDP2 state at interpreter
+    exit (or in destroy_process_group) now and then aborts the process ("terminate called without an active
+    exception") after the work is done and written, which torch.distributed.run then reports as a failure.
+    Alone (no process group) this does nothing."""
+    import sys
+
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)

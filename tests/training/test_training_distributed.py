@@ -42,7 +42,9 @@ whole = {{n: (p.full_tensor() if hasattr(p, "full_tensor") else p).detach() for 
 if not distributed or dist.get_rank() == 0:
     torch.save({{"parameters": whole, "said": said}}, {out!r})
 if distributed:
-    dist.barrier()  # leave together, as animate and train do (no destroy: gloo could abort in it)
+    dist.barrier()
+from realisdance.parallel.processes import leave_processes
+leave_processes(0)  # as animate and train end
 """
 
 
@@ -146,7 +148,9 @@ model = load_sharded_transformer({plain!r}, "fp32", "cpu", kind=None, from_plain
 local = sum(p.to_local().numel() for p in model.parameters())
 whole = {{n: p.full_tensor() for n, p in model.named_parameters()}}
 torch.save({{"whole": whole, "local": local}}, {out!r} + str(dist.get_rank()))
-dist.barrier()  # leave together, as animate and train do (no destroy: gloo could abort in it)
+dist.barrier()
+from realisdance.parallel.processes import leave_processes
+leave_processes(0)  # as animate and train end
 """
 
 
