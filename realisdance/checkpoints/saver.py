@@ -20,7 +20,8 @@ from .sources import INDEX_NAME, WEIGHTS_NAME
 NAMINGS = ("diffusers", "wan", "comfyui")
 
 
-def _config_of(model) -> dict:
+def config_of(model) -> dict:
+    """The model's config as saved beside its weights (no private keys, patch size as a list)."""
     config = {k: v for k, v in dict(model.config).items() if not k.startswith("_")}
     config["patch_size"] = list(config["patch_size"])
     return config
@@ -53,14 +54,14 @@ def save_single_file(model, path, naming: str = "comfyui", dtype: torch.dtype | 
     if naming != "diffusers":
         prefix = COMFYUI_PREFIX if naming == "comfyui" else ""
         tensors = {prefix + diffusers_to_wan(name): t for name, t in tensors.items()}
-    _atomic_save(tensors, path, {CONFIG_METADATA_KEY: json.dumps(_config_of(model))})
+    _atomic_save(tensors, path, {CONFIG_METADATA_KEY: json.dumps(config_of(model))})
     return path
 
 
 def save_diffusers_folder(model, folder, max_shard_bytes: int | None = None, dtype: torch.dtype | None = None) -> Path:
     """The official ``transformer/`` layout: config.json plus one file, or shards with an index."""
     tensors = _state_dict(model, dtype)
-    writer = DiffusersFolderWriter(folder, _config_of(model), {n: t.numel() * t.element_size() for n, t in
+    writer = DiffusersFolderWriter(folder, config_of(model), {n: t.numel() * t.element_size() for n, t in
                                                                tensors.items()}, max_shard_bytes)  # fmt: skip
     for name, tensor in tensors.items():
         writer.add(name, tensor)

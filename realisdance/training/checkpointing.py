@@ -62,11 +62,8 @@ def save_checkpoint(run_dir: Path, model, optimizer, position: dict, sharded: bo
 
 
 def _shard_folder(run_dir: Path) -> Path | None:
-    path = run_dir / CHECKPOINT
-    if not path.is_file():
-        return None
-    record = torch_load_plain(path, "training checkpoint")
-    return run_dir / record["shards"] if isinstance(record, dict) and record.get("shards") else None
+    record = read_checkpoint(run_dir)
+    return run_dir / record["shards"] if record is not None and record.get("shards") else None
 
 
 def read_checkpoint(run_dir: Path) -> dict | None:

@@ -60,15 +60,13 @@ def export_sharded_transformer(model: torch.nn.Module, folder: Path, rank: int) 
     """``export_transformer`` for a model sharded over the processes (every process calls it; the first writes): the
     weights are gathered one tensor at a time and written in shard files as they fill, so the first process holds
     one shard file's worth at most."""
-    from ..checkpoints.saver import DiffusersFolderWriter
+    from ..checkpoints.saver import DiffusersFolderWriter, config_of
 
     parameters = dict(model.named_parameters())
     writer = None
     if rank == 0:
-        config = {k: v for k, v in dict(model.config).items() if not k.startswith("_")}
-        config["patch_size"] = list(config["patch_size"])
         sizes = {name: p.numel() * p.element_size() for name, p in parameters.items()}  # a DTensor's whole size
-        writer = DiffusersFolderWriter(folder, config, sizes, SHARD_BYTES)
+        writer = DiffusersFolderWriter(folder, config_of(model), sizes, SHARD_BYTES)
     for name, parameter in parameters.items():
         whole = parameter.full_tensor() if hasattr(parameter, "full_tensor") else parameter
         if writer is not None:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import InputError
+from ..memory.measure import LiveBytesMode
 from ..memory.sizes import JobSize, gib
 
 FP32 = 4
@@ -182,22 +183,17 @@ def plan_training_memory(config: dict, job: JobSize, parts, bf16: bool, checkpoi
                           checkpointing)  # fmt: skip
 
 
-def _TrainingBytes(external):  # noqa: N802 (made on first use: measure.py pulls in torch's dispatch internals)
-    from ..memory.measure import LiveBytesMode
+class _TrainingBytes(LiveBytesMode):
+    """Live bytes with each finished gradient reweighted to what it really takes (precision, share)."""
 
-    class TrainingBytes(LiveBytesMode):
-        """Live bytes with each finished gradient reweighted to what it really takes (precision, share)."""
-
-        def scale(self, tensor: torch.Tensor, factor: float) -> None:
-            key = tensor.untyped_storage()._cdata
-            if key in self._live:
-                reference, nbytes = self._live[key]
-                scaled = int(nbytes * factor)
-                self._live[key] = (reference, scaled)
-                self.live_bytes += scaled - nbytes
-                self.peak_bytes = max(self.peak_bytes, self.live_bytes)
-
-    return TrainingBytes(external)
+    def scale(self, tensor: torch.Tensor, factor: float) -> None:
+        key = tensor.untyped_storage()._cdata
+        if key in self._live:
+            reference, nbytes = self._live[key]
+            scaled = int(nbytes * factor)
+            self._live[key] = (reference, scaled)
+            self.live_bytes += scaled - nbytes
+            self.peak_bytes = max(self.peak_bytes, self.live_bytes)
 
 
 def check_training_fits(memory: TrainingMemory, budget: int | None, strategy: str) -> None:

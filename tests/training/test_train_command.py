@@ -103,13 +103,11 @@ def test_a_data_folder_without_targets_is_refused_before_anything_loads(release,
     assert "alpha must be in [0, 1]" in capsys.readouterr().err
 
 
-def test_fine_tuning_from_plain_wan_gets_the_papers_initialisation(release, tmp_path):
+def write_plain_wan(release, plain) -> dict:
+    """A plain Wan 2.1 ``transformer/`` folder at ``plain``: the release's DiT without its new modules. Returns the
+    release's tensors."""
     from safetensors.torch import load_file, save_file
 
-    from realisdance.checkpoints import load_transformer
-    from realisdance.errors import CheckpointError
-
-    plain = tmp_path / "wan" / "transformer"
     plain.mkdir(parents=True)
     state = {}
     for shard in (release / "transformer").glob("*.safetensors"):
@@ -118,6 +116,15 @@ def test_fine_tuning_from_plain_wan_gets_the_papers_initialisation(release, tmp_
               str(plain / "diffusion_pytorch_model.safetensors"))  # fmt: skip
     config = (release / "transformer" / "config.json").read_text()
     (plain / "config.json").write_text(config.replace("RealisDanceDiT", "WanTransformer3DModel"))
+    return state
+
+
+def test_fine_tuning_from_plain_wan_gets_the_papers_initialisation(release, tmp_path):
+    from realisdance.checkpoints import load_transformer
+    from realisdance.errors import CheckpointError
+
+    plain = tmp_path / "wan" / "transformer"
+    state = write_plain_wan(release, plain)
     with pytest.raises(CheckpointError, match="plain Wan 2.1"):
         load_transformer(plain, dtype="fp32")
     model = load_transformer(plain, dtype="fp32", from_plain_wan=True)

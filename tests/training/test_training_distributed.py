@@ -157,20 +157,13 @@ leave_processes(0)  # as animate and train end
 @pytest.mark.slow
 def test_a_sharded_load_of_plain_wan_gets_the_papers_initialisation_in_every_process(tmp_path):
     sys.path.insert(0, str(ROOT / "tests" / "training"))
-    from safetensors.torch import load_file, save_file
+    from test_train_command import write_plain_wan
 
     from realisdance.tiny import build_tiny_release
 
     release = build_tiny_release(tmp_path / "model")
     plain = tmp_path / "wan" / "transformer"
-    plain.mkdir(parents=True)
-    state = {}
-    for shard in (release / "transformer").glob("*.safetensors"):
-        state.update(load_file(str(shard)))
-    save_file({k: v for k, v in state.items() if k.split(".")[0] not in ("add_conv_in", "add_proj", "attn_conv_in")},
-              str(plain / "diffusion_pytorch_model.safetensors"))  # fmt: skip
-    config = (release / "transformer" / "config.json").read_text()
-    (plain / "config.json").write_text(config.replace("RealisDanceDiT", "WanTransformer3DModel"))
+    state = write_plain_wan(release, plain)
     script, out = tmp_path / "child.py", tmp_path / "rank"
     script.write_text(SHARDED_WAN_CHILD.format(root=str(ROOT), plain=str(plain), out=str(out)))
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
