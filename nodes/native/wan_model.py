@@ -9,7 +9,15 @@ subclass adds is exactly the release's delta (spec 1.3-1.4):
   the timestep modulation, and are dropped before unpatchify;
 - shifted RoPE: reference token (0, i, j) sits at (81 if shift_f, i + H if shift_h, j + W if shift_w), H and W
   being the VIDEO token grid (positions from ``realisdance.model.rope``, angles from the host's ``EmbedND``);
-- timesteps are truncated to integers, as the release feeds ``int64(1000 * sigma)`` to its DiT.
+- timesteps are truncated to integers, as the release feeds ``int64(1000 * sigma)`` to its DiT
+  (``realisdance.model.release_timestep``, the core's rule);
+- pose / reference strengths and the pose's sigma range follow ``realisdance.model.ConditionStrengths``, the rule the
+  core transformer applies, so both forwards take the same inputs.
+
+The block loop is the host's contract: ``patches_replace["dit"][("double_block", i)]`` may replace a block, and every
+``patches["double_block"]`` patch (ComfyUI's Uni3C camera control, for one) runs after each block with the model
+input and the timestep embedding. The reference tokens sit AFTER the video tokens, so patches that add to the video
+tokens from ``img_offset`` 0 line up with them.
 
 The extra inputs arrive as keyword arguments built by ``RealisDanceWan.extra_conds`` from the conditioning:
 ``rd_pose`` (B, 16*streams, T, h, w) and ``rd_reference`` (B, 16, 1, h_r, w_r), both normalised latents, plus the
@@ -18,10 +26,13 @@ strengths and the sigma range in which the pose is applied.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from realisdance.errors import InputError
 from realisdance.model.rope import RopeShift, joint_positions
+from realisdance.model.strengths import ConditionStrengths, release_timestep
 
 from ..host import wan_dit_classes
 from .step_cache import teacache_of
@@ -35,6 +46,33 @@ RELEASE_ROPE_SHIFT = RopeShift(frame=False, height=True, width=True)
 def _tokens(x: torch.Tensor) -> torch.Tensor:
     """(B, C, F, H, W) patch grid -> (B, F*H*W, C) token sequence."""
     return x.flatten(2).transpose(1, 2)
+
+
+@dataclass(frozen=True)
+class BlocksInput:
+    """What every block (and every patch after one) sees besides the tokens."""
+
+    x: torch.Tensor  # the model input (B, 36, T, h, w): after-block patches such as Uni3C read it
+    e: torch.Tensor  # the timestep embedding (B, 1, dim)
+    e0: torch.Tensor  # its 6-way projection (B, 1, 6, dim), the blocks' modulation
+    freqs: torch.Tensor
+    context: torch.Tensor
+    context_img_len: int | None
+
+    def after(self, patches: list, tokens: torch.Tensor, index: int, transformer_options: dict) -> torch.Tensor:
+        """The host's ``patches["double_block"]`` after block ``index``: each gets the tokens and returns them."""
+        for patch in patches:
+            tokens = patch(
+                {
+                    "img": tokens,
+                    "x": self.x,
+                    "vec": self.e,
+                    "block_index": index,
+                    "img_offset": 0,  # video tokens first; the reference tokens follow them
+                    "transformer_options": transformer_options,
+                }
+            )["img"]
+        return tokens
 
 
 class RealisDanceWanModel(WanModel):
@@ -92,14 +130,18 @@ class RealisDanceWanModel(WanModel):
         return self.rope_embedder(positions.to(torch.float32).unsqueeze(0)).movedim(1, 2)
 
     @staticmethod
-    def _pose_active(transformer_options: dict, sigma_range) -> bool:
-        """Whether the current sigma lies in the pose's [start, end] range (always, when the host gives no sigma)."""
+    def _strengths(kwargs: dict) -> ConditionStrengths:
+        sigmas = kwargs.get("rd_pose_sigmas")
+        return ConditionStrengths(
+            pose=float(kwargs.get("rd_pose_strength", 1.0)),
+            reference=float(kwargs.get("rd_reference_strength", 1.0)),
+            pose_sigmas=None if sigmas is None else (float(sigmas[0]), float(sigmas[1])),
+        )
+
+    @staticmethod
+    def _sigma(transformer_options: dict) -> float | None:
         sigmas = transformer_options.get("sigmas")
-        if sigma_range is None or sigmas is None:
-            return True
-        start, end = sigma_range
-        sigma = float(sigmas.flatten()[0])
-        return end <= sigma <= start
+        return None if sigmas is None else float(sigmas.flatten()[0])
 
     # -- forward --
 
@@ -110,35 +152,40 @@ class RealisDanceWanModel(WanModel):
         p_t, p_h, p_w = self.patch_size
         _, _, frames, height, width = x.shape
         video_grid = (frames // p_t, height // p_h, width // p_w)
-        reference_strength = float(kwargs.get("rd_reference_strength", 1.0))
+        strengths = self._strengths(kwargs)
         reference_grid = None
-        if reference_strength != 0.0:
+        if strengths.uses_reference:
             reference_grid = (1, reference.shape[-2] // p_h, reference.shape[-1] // p_w)
         freqs = self._rope(video_grid, reference_grid, x.device)
-        pose_strength = float(kwargs.get("rd_pose_strength", 1.0))
-        if not self._pose_active(transformer_options, kwargs.get("rd_pose_sigmas")):
-            pose_strength = 0.0
         return self.forward_orig(
             x,
-            torch.floor(timestep),  # the release's DiT sees int64(1000 * sigma), truncated
+            release_timestep(timestep),
             context,
             clip_fea=clip_fea,
             freqs=freqs,
             transformer_options=transformer_options,
             pose=pose,
-            pose_strength=pose_strength,
+            pose_strength=strengths.pose_at(self._sigma(transformer_options)),
             reference=reference if reference_grid is not None else None,
-            reference_strength=reference_strength,
+            reference_strength=strengths.reference,
         )
 
-    def _run_blocks(self, holder: list, e0, freqs, context, context_img_len, transformer_options):
-        """Every block, honouring the host's block-replace patches (``patches_replace["dit"]``).
+    def _run_blocks(self, holder: list, blocks_input: BlocksInput, transformer_options):
+        """Every block, honouring the host's block-replace patches (``patches_replace["dit"]``) and running its
+        ``patches["double_block"]`` after each block.
 
         The tokens come in a one-item list that is emptied here, so the caller holds no reference to the input and
         it is freed after the first block (0.5 GiB at the default job), as in an inline loop.
         """
         tokens = holder.pop()
+        e0, freqs, context, context_img_len = (
+            blocks_input.e0,
+            blocks_input.freqs,
+            blocks_input.context,
+            blocks_input.context_img_len,
+        )
         blocks_replace = transformer_options.get("patches_replace", {}).get("dit", {})
+        after_block = transformer_options.get("patches", {}).get("double_block", [])
         transformer_options["total_blocks"] = len(self.blocks)
         transformer_options["block_type"] = "double"
         for index, block in enumerate(self.blocks):
@@ -153,6 +200,7 @@ class RealisDanceWanModel(WanModel):
                     context_img_len=context_img_len,
                     transformer_options=transformer_options,
                 )
+                tokens = blocks_input.after(after_block, tokens, index, transformer_options)
                 continue
 
             def original_block(args, block=block):
@@ -170,6 +218,7 @@ class RealisDanceWanModel(WanModel):
                 {"img": tokens, "txt": context, "vec": e0, "pe": freqs, "transformer_options": transformer_options},
                 {"original_block": original_block},
             )["img"]
+            tokens = blocks_input.after(after_block, tokens, index, transformer_options)
         return tokens
 
     def forward_orig(
@@ -210,16 +259,17 @@ class RealisDanceWanModel(WanModel):
                 context = torch.cat([self.img_emb(clip_fea), context], dim=1)  # CLIP tokens first, as in Wan
             context_img_len = clip_fea.shape[-2]
 
+        blocks_input = BlocksInput(x, e, e0, freqs, context, context_img_len)
         native_cache = teacache_of(transformer_options)
         step_cache = None if native_cache is None else native_cache.prepare(transformer_options)
         if step_cache is None:
             holder = [tokens]
             del tokens
-            tokens = self._run_blocks(holder, e0, freqs, context, context_img_len, transformer_options)
+            tokens = self._run_blocks(holder, blocks_input, transformer_options)
         else:  # TeaCache (the release's): may add the branch's last residual over all blocks instead of running them
 
             def run_blocks(hidden):
-                return self._run_blocks([hidden], e0, freqs, context, context_img_len, transformer_options)
+                return self._run_blocks([hidden], blocks_input, transformer_options)
 
             tokens = step_cache.run(run_blocks, tokens, e0, e)
 

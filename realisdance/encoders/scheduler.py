@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ..errors import CheckpointError, InputError
+from ..model.strengths import release_timestep
 from .folders import read_json
 
 # Wan 2.1 I2V diffusers scheduler config (flow-UniPC). Wan recommends shift 5.0 at 720p and 3.0 at 480p;
@@ -265,7 +266,7 @@ def model_timestep(scheduler, t: torch.Tensor | float | int, batch_size: int | N
     train_steps = int(scheduler.config.num_train_timesteps)
     if train_steps != 1000:
         t = t.double() * (1000.0 / train_steps)
-    t = t.to(torch.int64)
+    t = release_timestep(t).to(torch.int64)
     if batch_size is None or t.numel() == batch_size and t.ndim == 1:
         return t
     if t.numel() != 1:

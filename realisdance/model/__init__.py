@@ -3,10 +3,13 @@
 from .configs import NAMED_CONFIGS, RELEASE_ROPE_FLAGS, is_i2v, named_config
 from .precision import DTYPES, cast_keeping_fp32
 from .rope import RopeShift, ShiftedRotaryEmbedding
+from .strengths import RELEASE_STRENGTHS, ConditionStrengths, release_timestep
 from .transformer import TEXT_TOKENS, RealisDanceTransformer
 
 __all__ = [
     "DTYPES",
+    "RELEASE_STRENGTHS",
+    "ConditionStrengths",
     "NAMED_CONFIGS",
     "RELEASE_ROPE_FLAGS",
     "TEXT_TOKENS",
@@ -16,6 +19,7 @@ __all__ = [
     "build_transformer",
     "is_i2v",
     "named_config",
+    "release_timestep",
 ]
 
 

@@ -22,6 +22,7 @@ from ..errors import InputError
 from ..wan_constants import TEXT_TOKENS  # text arrives as exactly this many tokens (the processor splits on it)
 from .configs import RELEASE_ROPE_FLAGS
 from .rope import RopeShift, ShiftedRotaryEmbedding
+from .strengths import RELEASE_STRENGTHS, ConditionStrengths
 
 
 def _lora_scale(attention_kwargs: dict | None) -> float:
@@ -192,6 +193,8 @@ class RealisDanceTransformer(WanTransformer3DModel):
         attn_cond: torch.Tensor | None = None,
         return_dict: bool = True,
         attention_kwargs: dict | None = None,
+        strengths: ConditionStrengths = RELEASE_STRENGTHS,
+        sigma: float | None = None,
     ):
         """Flow velocity for the noisy video latent.
 
@@ -199,15 +202,20 @@ class RealisDanceTransformer(WanTransformer3DModel):
         timestep: (B,) on the 0..1000 scale. encoder_hidden_states: (B, 512, text_dim) text embeddings.
         encoder_hidden_states_image: (B, 257, image_dim) CLIP penultimate states (I2V only).
         add_cond: (B, add_cond_in_dim, T, H, W) pose latents. attn_cond: (B, 16, 1, H_r, W_r) reference latent.
+        strengths: pose / reference strengths and the pose's sigma range (``realisdance.model.strengths``; the
+        release's defaults); ``sigma`` is the step's sigma, which that range is read against.
         """
         self._check_inputs(hidden_states, encoder_hidden_states, encoder_hidden_states_image, add_cond, attn_cond)
         lora_scale = _lora_scale(attention_kwargs)
         if USE_PEFT_BACKEND:  # as diffusers' Wan: a LoRA scale passed here weights the loaded PEFT adapters
             scale_lora_layers(self, lora_scale)
         try:
+            pose_strength = strengths.pose_at(sigma)
             return self._forward(
-                hidden_states, timestep, encoder_hidden_states, encoder_hidden_states_image, add_cond, attn_cond,
-                return_dict,
+                hidden_states, timestep, encoder_hidden_states, encoder_hidden_states_image,
+                add_cond if pose_strength != 0.0 else None,
+                attn_cond if strengths.uses_reference else None,
+                return_dict, pose_strength, float(strengths.reference),
             )  # fmt: skip
         finally:
             if USE_PEFT_BACKEND:
@@ -222,6 +230,8 @@ class RealisDanceTransformer(WanTransformer3DModel):
         add_cond,
         attn_cond,
         return_dict,
+        pose_strength: float = 1.0,
+        reference_strength: float = 1.0,
     ):
         batch, _, frames, height, width = hidden_states.shape
         p_t, p_h, p_w = self.config.patch_size
@@ -233,13 +243,20 @@ class RealisDanceTransformer(WanTransformer3DModel):
         tokens = _tokens(self.patch_embedding(hidden_states.to(dtype)))
         if add_cond is not None:
             # One expression, so the pose tokens are freed at once instead of living through every block.
-            tokens = tokens + self.add_proj(_tokens(self.add_conv_in(add_cond.to(dtype)))).to(tokens.dtype)
+            pose_tokens = self.add_proj(_tokens(self.add_conv_in(add_cond.to(dtype))))
+            if pose_strength != 1.0:
+                pose_tokens = pose_tokens * pose_strength
+            tokens = tokens + pose_tokens.to(tokens.dtype)
+            del pose_tokens
         video_tokens = tokens.shape[1]
         reference_grid = None
         if attn_cond is not None:
             reference = self.attn_conv_in(attn_cond.to(dtype))
             reference_grid = tuple(reference.shape[2:])
-            tokens = torch.cat([tokens, _tokens(reference).to(tokens.dtype)], dim=1)
+            reference = _tokens(reference)
+            if reference_strength != 1.0:
+                reference = reference * reference_strength
+            tokens = torch.cat([tokens, reference.to(tokens.dtype)], dim=1)
         # Split between processes (realisdance/parallel/sequence.py): a sequence that does not divide evenly gets
         # padding tokens at the end, masked out of self-attention and dropped after proj_out with the reference.
         pad = -tokens.shape[1] % getattr(self, "sequence_parallel_degree", 1)

@@ -33,6 +33,7 @@ from . import (
     latest_ui,
     model_management,
     utils,
+    wan_dit,
 )
 from .graph import PromptResult, PromptValidationError, run_prompt, validate_prompt
 from .loader import REPO_ROOT, LoadedPack, load_pack, module_name_for, unload_pack
@@ -141,6 +142,8 @@ def install(base_dir) -> ComfyDouble:
     comfy_nodes.EXTENSION_WEB_DIRS = {}
     for core in core_nodes.NODES:  # the host's own nodes the bundled workflows use
         comfy_nodes.NODE_CLASS_MAPPINGS[core.GET_SCHEMA().node_id] = core
+    wan = _package("comfy.ldm.wan", model=wan_dit)
+    ldm = _package("comfy.ldm", wan=wan)
     modules = {
         "comfy_api": _package("comfy_api", latest=latest),
         "comfy_api.latest": latest,
@@ -150,8 +153,15 @@ def install(base_dir) -> ComfyDouble:
             utils=utils,
             latent_formats=latent_preview,
             clip_vision=clip_vision,
+            ldm=ldm,
+            ops=wan_dit,
         ),
         "comfy.clip_vision": clip_vision,
+        # Model code: only the Wan DiT the native RealisDance model subclasses (tests/test_native_model.py).
+        "comfy.ldm": ldm,
+        "comfy.ldm.wan": wan,
+        "comfy.ldm.wan.model": wan_dit,
+        "comfy.ops": wan_dit,
         "comfy.model_management": model_management,
         "comfy.latent_formats": latent_preview,
         "latent_preview": latent_preview,
