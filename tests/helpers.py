@@ -27,6 +27,22 @@ def randomize_(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
     return model
 
 
+def random_transformer(config: dict, seed: int):
+    """A core transformer with every module non-zero (``add_proj`` included): norm weights near 1, so signals keep
+    their scale through the blocks, everything else small. Drawn from the global RNG after ``torch.manual_seed``."""
+    from realisdance.model import RealisDanceTransformer
+
+    torch.manual_seed(seed)
+    model = RealisDanceTransformer(**config).eval()
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "norm" in name and name.endswith("weight"):
+                param.copy_(1.0 + 0.1 * torch.randn_like(param))
+            else:
+                param.copy_(0.05 * torch.randn_like(param))
+    return model
+
+
 def tiny_inputs(model, frames: int = 3, height: int = 8, width: int = 12, reference=(4, 6), batch: int = 1, seed=0):
     """Random inputs matching ``model``'s config: latents, timesteps, text, CLIP, pose and reference latents."""
     cfg = model.config

@@ -15,9 +15,10 @@ import importlib
 
 import pytest
 import torch
+from helpers import random_transformer
 
 from realisdance.checkpoints.keymap import diffusers_to_wan
-from realisdance.model import RELEASE_STRENGTHS, ConditionStrengths, RealisDanceTransformer, named_config
+from realisdance.model import RELEASE_STRENGTHS, ConditionStrengths, named_config
 
 pytest_plugins = ["comfy_double.fixtures"]
 
@@ -25,22 +26,10 @@ CONFIG = named_config("tiny-I2V")
 TOLERANCE = 2e-5
 
 
-def _core_model(seed: int = 11) -> RealisDanceTransformer:
-    torch.manual_seed(seed)
-    model = RealisDanceTransformer(**CONFIG).eval()
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if "norm" in name and name.endswith("weight"):
-                param.copy_(1.0 + 0.1 * torch.randn_like(param))
-            else:
-                param.copy_(0.05 * torch.randn_like(param))
-    return model
-
-
 @pytest.fixture
 def models(comfy_pack):
     wan_model = importlib.import_module(comfy_pack.module_name + ".nodes.native.wan_model")
-    core = _core_model()
+    core = random_transformer(CONFIG, seed=11)
     native = wan_model.RealisDanceWanModel(
         add_cond_in_dim=CONFIG["add_cond_in_dim"],
         attn_cond_in_dim=CONFIG["attn_cond_in_dim"],

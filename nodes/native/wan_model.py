@@ -200,24 +200,23 @@ class RealisDanceWanModel(WanModel):
                     context_img_len=context_img_len,
                     transformer_options=transformer_options,
                 )
-                tokens = blocks_input.after(after_block, tokens, index, transformer_options)
-                continue
+            else:
 
-            def original_block(args, block=block):
-                out = block(
-                    args["img"],
-                    context=args["txt"],
-                    e=args["vec"],
-                    freqs=args["pe"],
-                    context_img_len=context_img_len,
-                    transformer_options=args["transformer_options"],
-                )
-                return {"img": out}
+                def original_block(args, block=block):
+                    out = block(
+                        args["img"],
+                        context=args["txt"],
+                        e=args["vec"],
+                        freqs=args["pe"],
+                        context_img_len=context_img_len,
+                        transformer_options=args["transformer_options"],
+                    )
+                    return {"img": out}
 
-            tokens = replace(
-                {"img": tokens, "txt": context, "vec": e0, "pe": freqs, "transformer_options": transformer_options},
-                {"original_block": original_block},
-            )["img"]
+                tokens = replace(
+                    {"img": tokens, "txt": context, "vec": e0, "pe": freqs, "transformer_options": transformer_options},
+                    {"original_block": original_block},
+                )["img"]
             tokens = blocks_input.after(after_block, tokens, index, transformer_options)
         return tokens
 

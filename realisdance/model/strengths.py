@@ -17,6 +17,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import torch
+
 from ..errors import InputError
 
 
@@ -39,10 +41,6 @@ class ConditionStrengths:
                     "from high sigma to low)"
                 )
 
-    @property
-    def is_release(self) -> bool:
-        return self == ConditionStrengths()
-
     def pose_at(self, sigma: float | None) -> float:
         """The pose strength at ``sigma`` (the full strength when no sigma is known or no range is set)."""
         if self.pose_sigmas is None or sigma is None:
@@ -61,7 +59,5 @@ RELEASE_STRENGTHS = ConditionStrengths()
 def release_timestep(timestep):
     """The timestep the release's DiT sees for a (possibly fractional) 0..1000 timestep: truncated to an integer,
     as the official pipeline feeds ``int64(1000 * sigma)``. Works on tensors (floor of non-negative values)."""
-    import torch
-
     t = torch.as_tensor(timestep)
     return torch.floor(t) if t.is_floating_point() else t

@@ -14,6 +14,7 @@ import json
 
 import pytest
 import torch
+from helpers import random_transformer
 from host_env import make_base_dir, run_driver
 
 from realisdance.checkpoints.saver import save_diffusers_folder, save_single_file
@@ -26,18 +27,6 @@ from realisdance.model.rope import RopeShift
 NATIVE_TINY = named_config("tiny-I2V", text_dim=4096, image_dim=1280, freq_dim=256)
 ROPE_VARIANTS = {"release": [False, True, True], "all_shifts": [True, True, True]}
 TOLERANCE = 1e-5
-
-
-def native_tiny_model(seed: int = 7) -> RealisDanceTransformer:
-    torch.manual_seed(seed)
-    model = RealisDanceTransformer(**NATIVE_TINY).eval()
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if "norm" in name and name.endswith("weight"):
-                param.copy_(1.0 + 0.1 * torch.randn_like(param))
-            else:
-                param.copy_(0.05 * torch.randn_like(param))
-    return model
 
 
 def _cases(model: RealisDanceTransformer) -> list[dict]:
@@ -76,7 +65,7 @@ def _cases(model: RealisDanceTransformer) -> list[dict]:
 def report(host, tiny_release, tmp_path_factory):
     work = tmp_path_factory.mktemp("native")
     base = make_base_dir(work / "base", tiny_release)
-    model = native_tiny_model()
+    model = random_transformer(NATIVE_TINY, seed=7)
     files = work / "files"
     release = files / "release"
     save_diffusers_folder(model, release / "transformer")
