@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from realisdance.encoders import ClipImageEncoder, VideoVAE, normalize_latents, pad_text_embeddings
+from realisdance.encoders.clip import squash_to_clip_size
 from realisdance.encoders.vae import denormalize_latents
 from realisdance.errors import InputError
 
@@ -60,8 +61,10 @@ def text_embeddings(value, what: str) -> torch.Tensor:
 class NativeClipVision:
     """ComfyUI's CLIP_VISION behind ``ClipImageEncoder.encode``: raw [-1, 1] images -> penultimate hidden states.
 
-    ComfyUI's preprocessing (crop=False) squashes like the release but resizes with antialias and rounds to
-    8 bits first; the difference is small and documented.
+    The image is squashed to the model's size here, as the release does it (bicubic, no antialias): the host's own
+    resize (crop=False) antialiases, which on a 768 px reference changes CLIP's tokens by a large fraction of their
+    size (docs/comfyui.md, "The host's encoders"). Given an image of its size, the host only rounds it to 8 bits
+    and normalises.
     """
 
     def __init__(self, clip_vision) -> None:
@@ -70,7 +73,9 @@ class NativeClipVision:
     def encode(self, image: torch.Tensor) -> torch.Tensor:
         if image.ndim == 3:
             image = image.unsqueeze(0)
-        pixels = ((image.float() + 1.0) / 2.0).permute(0, 2, 3, 1)  # (B, H, W, 3) in [0, 1], ComfyUI's IMAGE
+        size = int(getattr(self.clip_vision, "image_size", 224))
+        pixels = squash_to_clip_size((image.float() + 1.0) / 2.0, size)
+        pixels = pixels.permute(0, 2, 3, 1)  # (B, H, W, 3) in [0, 1], ComfyUI's IMAGE
         output = self.clip_vision.encode_image(pixels, crop=False)
         return output["penultimate_hidden_states"].float().cpu()
 

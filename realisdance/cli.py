@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .convert.command import add_convert_parser
 from .decode_stage import (
     RetryDecode,
     decode_command,
@@ -182,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_vae_tiling_options(decode)
 
     add_train_parser(commands, shown)
+    add_convert_parser(commands, shown)
     add_evaluate_parser(commands, shown)
     add_prepare_parser(commands, shown)
 
@@ -714,6 +716,10 @@ def _main(argv: list[str] | None = None) -> int:
             from .evaluation.command import evaluate_command
 
             evaluate_command(args)
+        elif args.command == "convert":
+            from .convert.command import convert_command
+
+            convert_command(args)
         elif args.command == "train":
             from .training.command import train_command
 

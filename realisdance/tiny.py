@@ -25,10 +25,14 @@ from .errors import InputError
 
 VARIANTS = {"I2V": "tiny-I2V", "T2V": "tiny-T2V", "native-I2V": "tiny-native-I2V"}
 # Encoder widths that differ from the toy defaults below, per variant (they must match the DiT's text / image dims).
-ENCODER_WIDTHS = {"native-I2V": {"text_encoder": {"d_model": 4096}, "image_encoder": {"hidden_size": 1280}}}
+# The native variant's CLIP has ViT-H's width and head count (16), so loaders that read a CLIP file the way ComfyUI
+# does (head count by width) build it as it was written.
+ENCODER_WIDTHS = {
+    "native-I2V": {"text_encoder": {"d_model": 4096}, "image_encoder": {"hidden_size": 1280, "num_attention_heads": 16}}
+}
 STORAGE_DTYPE = torch.bfloat16
 # Bump when the folder contents change, so a cached demo folder can be recognised as stale.
-TINY_FORMAT = 1
+TINY_FORMAT = 2
 
 # umT5 at toy size: d_model equals the tiny DiT's text_dim (32).
 TINY_TEXT_ENCODER = {

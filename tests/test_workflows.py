@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from model_files import converted_parts, place_model_files
 from pose_assets import WORKFLOW_MOTION_FRAMES, WORKFLOW_MOTION_SIZE, place_pose_files, write_body_folder
 
 from realisdance.demo_inputs import write_demo_inputs
@@ -57,8 +58,11 @@ def body_models(tmp_path_factory):
 
 @pytest.fixture
 def host(comfy, tiny_release, demo_media, body_models):
-    """The double with every file the workflows name: release folders link to the tiny release, media copied."""
+    """The double with every file the workflows name: model files link to the converted tiny release, release
+    folders to the tiny release itself, media copied."""
+    parts = converted_parts(tiny_release)
     for path in API:
+        place_model_files(_load(path), comfy.models_dir, parts)
         for node in _load(path).values():
             for value in node["inputs"].values():
                 if not isinstance(value, str):
@@ -201,4 +205,4 @@ def test_ui_workflow_is_the_api_twin(host, path):
         assert nodes[target]["inputs"][target_slot]["link"] == link_id
         assert nodes[origin]["outputs"][slot]["type"] == io_type
     notes = [n["widgets_values"][0] for n in ui["nodes"] if n["type"] == "Note"]
-    assert any("models/realisdance/RealisDance-DiT" in text for text in notes)
+    assert any("wan_2.1_vae.safetensors" in text and "realisdance convert" in text for text in notes)

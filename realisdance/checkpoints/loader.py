@@ -163,14 +163,21 @@ class PlannedTransformer:
     plans: dict[str, TensorPlan]
     fresh_modules: tuple[str, ...] = ()  # new modules of a plain Wan DiT: initialised, not read
 
-    def tensors(self, progress: Callable[[int, int], None] | None = None):
-        """(name, tensor) for every stored parameter, read one at a time on the CPU in the parameter's dtype."""
-        targets = dict(self.model.named_parameters())
+    def _by_header(self) -> dict[int, list[str]]:
         by_header: dict[int, list[str]] = {}
         for name, plan in self.plans.items():
             by_header.setdefault(plan.header_index, []).append(name)
+        return dict(sorted(by_header.items()))
+
+    def tensor_order(self) -> list[str]:
+        """The parameter names in the order ``tensors`` yields them (file by file, so each file is opened once)."""
+        return [name for names in self._by_header().values() for name in names]
+
+    def tensors(self, progress: Callable[[int, int], None] | None = None):
+        """(name, tensor) for every stored parameter, read one at a time on the CPU in the parameter's dtype."""
+        targets = dict(self.model.named_parameters())
         done, total = 0, len(self.plans)
-        for index, names in sorted(by_header.items()):
+        for index, names in self._by_header().items():
             with SafetensorsReader(self.source.headers[index]) as reader:
                 for name in names:
                     plan = self.plans[name]

@@ -33,6 +33,12 @@ def as_image_batch(image: torch.Tensor) -> torch.Tensor:
     return image
 
 
+def squash_to_clip_size(pixels: torch.Tensor, size: int = 224) -> torch.Tensor:
+    """(B, 3, H, W) -> (B, 3, size, size): the whole image squashed, bicubic, align_corners=False, no antialias
+    and no clamp, as the release resizes the reference for CLIP."""
+    return F.interpolate(pixels, size=(size, size), mode="bicubic", align_corners=False)
+
+
 def preprocess_for_clip(image: torch.Tensor, size: int = 224) -> torch.Tensor:
     """[-1, 1] image (3, H, W) or (B, 3, H, W) -> CLIP pixel values (B, 3, size, size), float32.
 
@@ -44,8 +50,7 @@ def preprocess_for_clip(image: torch.Tensor, size: int = 224) -> torch.Tensor:
             f"the reference image must be in [-1, 1], got values in [{image.min().item():.3g}, "
             f"{image.max().item():.3g}]; convert with x / 127.5 - 1 (from 0..255) or x * 2 - 1 (from 0..1)"
         )
-    pixels = (image + 1) / 2
-    pixels = F.interpolate(pixels, size=(size, size), mode="bicubic", align_corners=False)
+    pixels = squash_to_clip_size((image + 1) / 2, size)
     mean = torch.tensor(CLIP_MEAN, device=pixels.device).view(1, 3, 1, 1)
     std = torch.tensor(CLIP_STD, device=pixels.device).view(1, 3, 1, 1)
     return (pixels - mean) / std

@@ -32,6 +32,7 @@ from . import (
     latest_io,
     latest_ui,
     model_management,
+    sd,
     utils,
     wan_dit,
 )
@@ -155,8 +156,10 @@ def install(base_dir) -> ComfyDouble:
             clip_vision=clip_vision,
             ldm=ldm,
             ops=wan_dit,
+            sd=sd,
         ),
         "comfy.clip_vision": clip_vision,
+        "comfy.sd": sd,
         # Model code: only the Wan DiT the native RealisDance model subclasses (tests/test_native_model.py).
         "comfy.ldm": ldm,
         "comfy.ldm.wan": wan,

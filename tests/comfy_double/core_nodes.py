@@ -1,5 +1,6 @@
 """Stand-ins for the ComfyUI core nodes the bundled workflows use: LoadImage, LoadVideo, GetVideoComponents,
-CreateVideo, SaveVideo.
+CreateVideo, SaveVideo, and the model loaders / encoders / decoders of the Wan stack: CLIPLoader, CLIPTextEncode,
+CLIPVisionLoader, VAELoader, VAEDecode, VAEDecodeTiled (their models: ``sd.py`` and ``clip_vision.py``).
 
 Our own small re-implementations with the host's node ids, input names, output types and widget order (checked
 against ComfyUI 0.3.64's nodes.py and comfy_extras/nodes_video.py), and the same tensor conventions: IMAGE float
@@ -15,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import folder_paths
+from . import clip_vision, folder_paths, sd
 from . import latest_io as io
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
@@ -162,4 +163,126 @@ class SaveVideo(io.ComfyNode):
         return io.NodeOutput(ui={"images": [{"filename": name, "subfolder": subfolder, "type": "output"}]})
 
 
-NODES = [LoadImage, LoadVideo, GetVideoComponents, CreateVideo, SaveVideo]
+# The host's CLIPLoader types, in its order (only "wan" loads here).
+CLIP_TYPES = ["stable_diffusion", "stable_cascade", "sd3", "stable_audio", "mochi", "ltxv", "pixart", "cosmos",
+              "lumina2", "wan", "hidream", "chroma", "ace", "omnigen2", "qwen_image", "hunyuan_image"]  # fmt: skip
+
+
+class CLIPLoader(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="CLIPLoader",
+            category="advanced/loaders",
+            inputs=[
+                io.Combo.Input("clip_name", options=folder_paths.get_filename_list("text_encoders")),
+                io.Combo.Input("type", options=CLIP_TYPES),
+                io.Combo.Input("device", options=["default", "cpu"], optional=True),
+            ],
+            outputs=[io.Clip.Output()],
+        )
+
+    @classmethod
+    def execute(cls, clip_name, type="stable_diffusion", device="default"):
+        path = folder_paths.get_full_path_or_raise("text_encoders", clip_name)
+        clip_type = getattr(sd.CLIPType, type.upper(), sd.CLIPType.STABLE_DIFFUSION)
+        return io.NodeOutput(sd.load_clip([path], clip_type=clip_type))
+
+
+class CLIPTextEncode(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="CLIPTextEncode",
+            category="conditioning",
+            inputs=[io.String.Input("text", multiline=True), io.Clip.Input("clip")],
+            outputs=[io.Conditioning.Output()],
+        )
+
+    @classmethod
+    def execute(cls, text, clip):
+        return io.NodeOutput(clip.encode_from_tokens_scheduled(clip.tokenize(text)))
+
+
+class CLIPVisionLoader(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="CLIPVisionLoader",
+            category="loaders",
+            inputs=[io.Combo.Input("clip_name", options=folder_paths.get_filename_list("clip_vision"))],
+            outputs=[io.ClipVision.Output()],
+        )
+
+    @classmethod
+    def execute(cls, clip_name):
+        model = clip_vision.load(folder_paths.get_full_path_or_raise("clip_vision", clip_name))
+        if model is None:
+            raise RuntimeError("ERROR: clip vision file is invalid and does not contain a valid vision model.")
+        return io.NodeOutput(model)
+
+
+class VAELoader(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="VAELoader",
+            category="loaders",
+            inputs=[io.Combo.Input("vae_name", options=folder_paths.get_filename_list("vae"))],
+            outputs=[io.Vae.Output()],
+        )
+
+    @classmethod
+    def execute(cls, vae_name):
+        from safetensors.torch import load_file
+
+        return io.NodeOutput(sd.VAE(sd=load_file(folder_paths.get_full_path_or_raise("vae", vae_name))))
+
+
+def _as_images(frames: torch.Tensor) -> torch.Tensor:
+    """A video VAE's (B, F, H, W, 3) as one IMAGE batch, as the host's decode nodes return it."""
+    return frames.reshape(-1, *frames.shape[-3:]) if frames.ndim == 5 else frames
+
+
+class VAEDecode(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="VAEDecode",
+            category="latent",
+            inputs=[io.Latent.Input("samples"), io.Vae.Input("vae")],
+            outputs=[io.Image.Output()],
+        )
+
+    @classmethod
+    def execute(cls, samples, vae):
+        return io.NodeOutput(_as_images(vae.decode(samples["samples"])))
+
+
+class VAEDecodeTiled(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="VAEDecodeTiled",
+            category="_for_testing",
+            inputs=[
+                io.Latent.Input("samples"),
+                io.Vae.Input("vae"),
+                io.Int.Input("tile_size", default=512, min=64, max=4096, step=32),
+                io.Int.Input("overlap", default=64, min=0, max=4096, step=32),
+                io.Int.Input("temporal_size", default=64, min=8, max=4096, step=4),
+                io.Int.Input("temporal_overlap", default=8, min=4, max=4096, step=4),
+            ],
+            outputs=[io.Image.Output()],
+        )
+
+    @classmethod
+    def execute(cls, samples, vae, tile_size, overlap=64, temporal_size=64, temporal_overlap=8):
+        tile = tile_size // 8
+        return io.NodeOutput(_as_images(vae.decode_tiled(samples["samples"], tile_x=tile, tile_y=tile)))
+
+
+NODES = [
+    LoadImage, LoadVideo, GetVideoComponents, CreateVideo, SaveVideo,
+    CLIPLoader, CLIPTextEncode, CLIPVisionLoader, VAELoader, VAEDecode, VAEDecodeTiled,
+]  # fmt: skip

@@ -52,8 +52,23 @@ def find_host() -> Host:
     return Host(root, python)
 
 
+_TINY_ENCODERS: list[Path] = []  # the settings file, written once per test session
+
+
+def tiny_encoders_settings() -> Path:
+    """The tiny umT5 / CLIP configs the host's CLIPLoader / CLIPVisionLoader are given (sitecustomize)."""
+    if not _TINY_ENCODERS:
+        import tempfile
+
+        from model_files import tiny_encoder_settings
+
+        _TINY_ENCODERS.append(tiny_encoder_settings(Path(tempfile.mkdtemp(prefix="realisdance_tiny_encoders_"))))
+    return _TINY_ENCODERS[0]
+
+
 def subprocess_env() -> dict[str, str]:
     env = dict(os.environ)
+    env["REALISDANCE_TINY_ENCODERS"] = str(tiny_encoders_settings())
     env["PYTHONPATH"] = os.pathsep.join([str(SITECUSTOMIZE), *filter(None, [env.get("PYTHONPATH")])])
     env["PYTHONUNBUFFERED"] = "1"
     env.pop("CUDA_VISIBLE_DEVICES", None)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from host_env import REPO_ROOT, TINY_RELEASE, copy_into
+from model_files import LOADER_INPUTS, converted_parts, place_model_files
 from pose_assets import place_pose_files
 
 API_WORKFLOWS = REPO_ROOT / "workflows" / "api"  # API twins, for scripted runs (not served as templates)
@@ -65,13 +66,14 @@ def place_files(prompt: dict, base: Path, tiny_release: Path, media: dict[str, P
     media: "ref" (an image), "smpl" and "hamer" (pose videos), as written by realisdance.demo_inputs.
     """
     place_pose_files(prompt, base)
+    place_model_files(prompt, base / "models", converted_parts(tiny_release))
     missing = []
     for node in prompt.values():
         class_type, inputs = node["class_type"], node.get("inputs", {})
         ours = class_type.startswith("RealisDance")
         for name, value in inputs.items():
-            if not isinstance(value, str) or POSE_FILES.get(class_type) == name:
-                continue
+            if not isinstance(value, str) or POSE_FILES.get(class_type) == name or (class_type, name) in LOADER_INPUTS:
+                continue  # not a file, or one placed above
             if ours and value.endswith("/"):
                 folder = base / "models" / "realisdance" / value.rstrip("/")
                 if value.rstrip("/") != TINY_RELEASE and not folder.exists():

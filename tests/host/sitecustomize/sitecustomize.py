@@ -113,4 +113,8 @@ if "torchvision" not in sys.modules:
     sys.meta_path.insert(0, _BeforeTorchvision)
 if "torchaudio" not in sys.modules:
     sys.meta_path.insert(0, _TolerantTorchaudioExtension)
+if os.environ.get("REALISDANCE_TINY_ENCODERS"):
+    import realisdance_tiny_host_encoders  # beside this file, on PYTHONPATH with it
+
+    realisdance_tiny_host_encoders.install()
 _run_shadowed_sitecustomize()
