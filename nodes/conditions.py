@@ -25,6 +25,7 @@ from realisdance.pipeline.preprocess import (
 from realisdance.pipeline.windows import DEFAULT_WINDOW_FRAMES
 
 from . import host, interop
+from .deprecation import deprecated
 from .host import io
 
 
@@ -163,7 +164,7 @@ def encode_job(job: PoseJob, signature: ModelSignature, text, negative_text, vae
 class RealisDanceConditions(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
+        schema = io.Schema(
             node_id="RealisDanceConditions",
             display_name="RealisDance Conditions",
             category="RealisDance",
@@ -208,6 +209,7 @@ class RealisDanceConditions(io.ComfyNode):
                 *size_outputs(),
             ],
         )
+        return deprecated(schema)
 
     @classmethod
     def execute(

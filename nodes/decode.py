@@ -14,6 +14,7 @@ from realisdance.memory.weights import module_bytes
 
 from . import host, interop
 from .conditions import chunk_progress
+from .deprecation import deprecated
 from .host import io
 from .latents import from_comfy_latent
 
@@ -68,7 +69,7 @@ def decode_out_of_memory_advice(tiling, height: int, width: int) -> str:
 class RealisDanceDecode(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
+        schema = io.Schema(
             node_id="RealisDanceDecode",
             display_name="RealisDance Decode",
             category="RealisDance",
@@ -108,6 +109,7 @@ class RealisDanceDecode(io.ComfyNode):
             ],
             outputs=[io.Image.Output(display_name="frames", tooltip="All frames as one IMAGE batch [F, H, W, 3].")],
         )
+        return deprecated(schema)
 
     @classmethod
     def execute(cls, vae, latent, tiling: str = "auto", tile_size: int = 256, tile_overlap: int = 64) -> io.NodeOutput:

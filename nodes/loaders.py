@@ -12,6 +12,7 @@ from realisdance.errors import CheckpointError
 from realisdance.model_handle import ModelHandle, available_attention, load_model
 
 from . import host
+from .deprecation import deprecated
 from .host import io
 
 # "auto" plus every name of realisdance.checkpoints.DTYPES, most useful first.
@@ -23,7 +24,7 @@ class RealisDanceModelLoader(io.ComfyNode):
 
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
+        schema = io.Schema(
             node_id="RealisDanceModelLoader",
             display_name="RealisDance-DiT Loader",
             category="RealisDance",
@@ -68,6 +69,7 @@ class RealisDanceModelLoader(io.ComfyNode):
                 )
             ],
         )
+        return deprecated(schema)
 
     @classmethod
     def execute(cls, model: str, dtype: str = "auto", attention: str = "sdpa") -> io.NodeOutput:
@@ -106,7 +108,7 @@ class RealisDanceTextEncoderLoader(io.ComfyNode):
 
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
+        schema = io.Schema(
             node_id="RealisDanceTextEncoderLoader",
             display_name="RealisDance Text Encoder Loader",
             category="RealisDance",
@@ -125,6 +127,7 @@ class RealisDanceTextEncoderLoader(io.ComfyNode):
             ],
             outputs=[host.RealisDanceTextEncoder.Output(display_name="text_encoder", tooltip="umT5 + tokenizer.")],
         )
+        return deprecated(schema)
 
     @classmethod
     def execute(cls, text_encoder: str, dtype: str = "auto") -> io.NodeOutput:
@@ -141,7 +144,7 @@ class RealisDanceClipVisionLoader(io.ComfyNode):
 
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
+        schema = io.Schema(
             node_id="RealisDanceClipVisionLoader",
             display_name="RealisDance CLIP Vision Loader",
             category="RealisDance",
@@ -160,6 +163,7 @@ class RealisDanceClipVisionLoader(io.ComfyNode):
             ],
             outputs=[host.RealisDanceClipVision.Output(display_name="clip_vision", tooltip="The image encoder.")],
         )
+        return deprecated(schema)
 
     @classmethod
     def execute(cls, clip_vision: str, dtype: str = "auto") -> io.NodeOutput:
@@ -175,7 +179,7 @@ class RealisDanceVAELoader(io.ComfyNode):
 
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
+        schema = io.Schema(
             node_id="RealisDanceVAELoader",
             display_name="RealisDance VAE Loader",
             category="RealisDance",
@@ -190,6 +194,7 @@ class RealisDanceVAELoader(io.ComfyNode):
             ],
             outputs=[host.RealisDanceVae.Output(display_name="vae", tooltip="The Wan 2.1 VAE.")],
         )
+        return deprecated(schema)
 
     @classmethod
     def execute(cls, vae: str, dtype: str = "auto") -> io.NodeOutput:

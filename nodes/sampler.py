@@ -23,6 +23,7 @@ from realisdance.pipeline.windows import (
 )
 
 from . import host
+from .deprecation import deprecated
 from .host import io
 from .latents import from_comfy_latent, to_comfy_latent
 from .plan_summary import short_plan
@@ -54,7 +55,7 @@ class RealisDanceSampler(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         defaults = SamplerSettings()
-        return io.Schema(
+        schema = io.Schema(
             node_id="RealisDanceSampler",
             display_name="RealisDance Sampler",
             category="RealisDance",
@@ -184,6 +185,7 @@ class RealisDanceSampler(io.ComfyNode):
             ],
             outputs=[io.Latent.Output(display_name="latent", tooltip="Wan 2.1 LATENT {'samples': [B,16,T,H/8,W/8]}.")],
         )
+        return deprecated(schema)
 
     @classmethod
     def execute(

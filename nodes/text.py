@@ -6,6 +6,7 @@ from realisdance.encoders import TextEncoder
 from realisdance.memory.stages import text_activation_bytes
 
 from . import host
+from .deprecation import deprecated
 from .host import io
 from .interop import TextEmbeds
 
@@ -13,7 +14,7 @@ from .interop import TextEmbeds
 class RealisDanceTextEncode(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
+        schema = io.Schema(
             node_id="RealisDanceTextEncode",
             display_name="RealisDance Text Encode",
             category="RealisDance",
@@ -30,6 +31,7 @@ class RealisDanceTextEncode(io.ComfyNode):
             ],
             outputs=[host.RealisDanceTextEmbeds.Output(display_name="text", tooltip="512-token umT5 embeddings.")],
         )
+        return deprecated(schema)
 
     @classmethod
     def execute(cls, text_encoder: TextEncoder, text: str = "") -> io.NodeOutput:

@@ -51,7 +51,7 @@ def test_pack_imports_as_comfyui_imports_it_and_registers_v3_nodes(comfy):
     ours = sys.modules[f"{pack.module_name}.nodes"]
     assert Path(ours.__file__).parent == Path(pack.pack_dir) / "nodes"
     assert comfy.nodes.NODE_CLASS_MAPPINGS["RealisDanceModelLoader"] is pack.node("RealisDanceModelLoader")
-    assert comfy.nodes.NODE_DISPLAY_NAME_MAPPINGS["RealisDanceModelLoader"] == "RealisDance-DiT Loader"
+    assert comfy.nodes.NODE_DISPLAY_NAME_MAPPINGS["RealisDanceModelLoader"] == "RealisDance-DiT Loader (deprecated)"
     # on_load registered models/realisdance with explicit extensions (an empty set would mean "every file").
     paths, extensions = comfy.folder_paths.folder_names_and_paths["realisdance"]
     assert paths[0] == str(comfy.models_dir / "realisdance") and os.path.isdir(paths[0])
