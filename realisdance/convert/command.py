@@ -98,8 +98,7 @@ def plan_conversion(release: Path, out: Path, parts: list[str], overwrite: bool)
             raise InputError(
                 f"{target} already exists; keep it (ComfyUI loads it as it is), remove it, or pass --overwrite."
             )
-        if spec.components[0] != "tokenizer":
-            needed += int(_stored_bytes(release / spec.components[0])[0] * spec.fraction)
+        needed += int(_stored_bytes(release / spec.components[0])[0] * spec.fraction)
         planned.append((part, target))
     out.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(out).free

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import torch
 
+from .sd import count_indexed
+
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 # Head counts of the CLIP ViTs ComfyUI ships configs for, by width (the tensors do not record them).
@@ -23,11 +25,6 @@ class Output:
 
     def __setitem__(self, key, value):
         setattr(self, key, value)
-
-
-def _count(state: dict, prefix: str) -> int:
-    indices = {int(name[len(prefix) :].split(".")[0]) for name in state if name.startswith(prefix)}
-    return max(indices) + 1 if indices else 0
 
 
 def _as_model_names(state: dict, model) -> dict:
@@ -48,7 +45,7 @@ class ClipVisionModel:
         config = CLIPVisionConfig(
             hidden_size=width,
             intermediate_size=state["vision_model.encoder.layers.0.mlp.fc1.weight"].shape[0],
-            num_hidden_layers=_count(state, "vision_model.encoder.layers."),
+            num_hidden_layers=count_indexed(state, "vision_model.encoder.layers."),
             num_attention_heads=HEADS_BY_WIDTH.get(width, max(1, width // 64)),
             image_size=self.image_size,
             patch_size=patch_size,

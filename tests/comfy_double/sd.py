@@ -26,7 +26,8 @@ class CLIPType(enum.Enum):
     WAN = 11
 
 
-def _count(state: dict, prefix: str) -> int:
+def count_indexed(state: dict, prefix: str) -> int:
+    """How many numbered sub-modules ``prefix<N>.`` the tensors hold (layers, blocks)."""
     indices = {int(name[len(prefix) :].split(".")[0]) for name in state if name.startswith(prefix)}
     return max(indices) + 1 if indices else 0
 
@@ -49,7 +50,7 @@ class WanTextEncoder:
             d_model=state["shared.weight"].shape[1],
             d_kv=state["encoder.block.0.layer.0.SelfAttention.q.weight"].shape[0] // heads,
             d_ff=state["encoder.block.0.layer.1.DenseReluDense.wi_0.weight"].shape[0],
-            num_layers=_count(state, "encoder.block."),
+            num_layers=count_indexed(state, "encoder.block."),
             num_heads=heads,
             feed_forward_proj="gated-gelu",
             tie_word_embeddings=False,
