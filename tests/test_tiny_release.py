@@ -9,7 +9,7 @@ import torch
 
 from realisdance.encoders import load_clip_image_encoder, load_scheduler, load_text_encoder, load_vae
 from realisdance.errors import InputError
-from realisdance.tiny import TOKENIZER_CORPUS, build_tiny_release, tiny_release_info
+from realisdance.tiny import TINY_FORMAT, TOKENIZER_CORPUS, build_tiny_release, tiny_release_info
 
 I2V_PARTS = ("transformer", "vae", "text_encoder", "tokenizer", "image_encoder", "scheduler")
 
@@ -55,7 +55,7 @@ def test_official_layout(i2v):
     assert (i2v / "transformer" / "diffusion_pytorch_model.safetensors").is_file()
     scheduler_config = json.loads((i2v / "scheduler" / "scheduler_config.json").read_text())
     assert scheduler_config["use_flow_sigmas"] and scheduler_config["prediction_type"] == "flow_prediction"
-    assert tiny_release_info(i2v) == {"variant": "I2V", "seed": 0, "format": 1}
+    assert tiny_release_info(i2v) == {"variant": "I2V", "seed": 0, "format": TINY_FORMAT}
 
 
 def test_small(i2v, t2v):
