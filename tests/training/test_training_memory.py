@@ -17,7 +17,9 @@ from realisdance.training.memory_plan import (
 )
 from realisdance.training.parts import TrainableParts
 
-RELEASE = named_config("14B-I2V")
+# The release's block at full width, 10 of its 40 blocks: each measured run walks every block's ops on the meta device,
+# and what these tests compare (kept vs recomputed activations, shares between processes) is per block.
+RELEASE = {**named_config("14B-I2V"), "num_layers": 10}
 JOB = JobSize(21, 320, 576)  # smaller than the release default: the same structure, faster on meta
 
 
@@ -47,7 +49,7 @@ def test_the_meta_measurement_counts_what_a_real_cpu_step_allocates():
 def test_checkpointing_trades_the_saved_activations_for_one_block_and_part_trains_less():
     kept = plan_training_memory(RELEASE, JOB, TrainableParts("part"), bf16=True, checkpointing=False)
     recomputed = plan_training_memory(RELEASE, JOB, TrainableParts("part"), bf16=True, checkpointing=True)
-    # 40 blocks' saved tensors against about one block's (the gradients made so far are in both)
+    # 10 blocks' saved tensors against about one block's (the gradients made so far are in both)
     assert recomputed.backward_peak < 0.4 * kept.backward_peak
     assert recomputed.weights == kept.weights and recomputed.optimizer == kept.optimizer
     full = plan_training_memory(RELEASE, JOB, TrainableParts("full"), bf16=True, checkpointing=True)
@@ -61,7 +63,9 @@ def test_sharding_divides_the_training_state_between_processes():
     alone = plan_training_memory(RELEASE, JOB, TrainableParts("full"), bf16=True, checkpointing=True)
     shared = plan_training_memory(RELEASE, JOB, TrainableParts("full"), True, True, processes=8, sharded=True)
     assert shared.optimizer == -(-alone.optimizer // 8) and shared.gradients == -(-alone.gradients // 8)
-    assert alone.weights / 8 < shared.weights < alone.weights / 8 + 0.1 * alone.weights  # plus two gathered blocks
+    gathered = shared.weights - alone.weights / 8  # two blocks gathered whole, and the small root layers
+    per_block = alone.weights / RELEASE["num_layers"]
+    assert 2 * 0.9 * per_block < gathered < 3 * per_block
     ddp = plan_training_memory(RELEASE, JOB, TrainableParts("full"), True, True, processes=8, sharded=False)
     assert ddp.gradients == 2 * alone.gradients  # DDP's buckets hold a second copy
     assert "per process of 8 (weights sharded)" in shared.describe()
