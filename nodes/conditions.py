@@ -173,7 +173,11 @@ class RealisDanceConditions(io.ComfyNode):
                 "pixels, resize-crop) and encodes pose, reference and text for both CFG branches."
             ),
             inputs=[
-                host.RealisDanceModel.Input("model", tooltip="The transformer these conditions are built for."),
+                io.MultiType.Input(
+                    "model",
+                    types=host.REALISDANCE_MODEL_TYPES,
+                    tooltip="The RealisDance-DiT MODEL these conditions are built for.",
+                ),
                 io.MultiType.Input(
                     "positive",
                     types=host.TEXT_TYPES,
@@ -227,7 +231,9 @@ class RealisDanceConditions(io.ComfyNode):
         max_area: int = DEFAULT_MAX_AREA,
         pose_fps: float = float(TARGET_FPS),
     ) -> io.NodeOutput:
-        signature = ModelSignature.of(model.transformer)
+        from .native.signature import signature_of
+
+        signature = signature_of(model)
         text = interop.text_embeddings(positive, "positive")
         negative_text = interop.text_embeddings(negative, "negative")
         job = PoseJob(reference, smpl, hamer, dwpose, num_frames, max_area, pose_fps)

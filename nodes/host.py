@@ -67,7 +67,9 @@ __all__ = [
 
 # ---- types passed between our nodes ----
 
-RealisDanceModel = io.Custom("REALISDANCE_MODEL")  # a realisdance.model_handle.ModelHandle
+# The deprecated pipeline-path loader's output type; it carries the native MODEL (a ModelPatcher) since that path
+# became a shim over the native one, so saved workflows keep their links.
+RealisDanceModel = io.Custom("REALISDANCE_MODEL")
 RealisDanceTextEncoder = io.Custom("REALISDANCE_TEXT_ENCODER")  # realisdance.encoders.TextEncoder
 RealisDanceClipVision = io.Custom("REALISDANCE_CLIP_VISION")  # realisdance.encoders.ClipImageEncoder
 RealisDanceVae = io.Custom("REALISDANCE_VAE")  # realisdance.encoders.VideoVAE
@@ -76,6 +78,7 @@ RealisDanceConditions = io.Custom("REALISDANCE_CONDITIONS")  # realisdance.pipel
 
 # Inputs that take our type or the host's native one (the host joins the names with "," and accepts either).
 TEXT_TYPES = [RealisDanceTextEmbeds, io.Conditioning]
+REALISDANCE_MODEL_TYPES = [RealisDanceModel, io.Model]
 IMAGE_ENCODER_TYPES = [RealisDanceClipVision, io.ClipVision]
 VAE_TYPES = [RealisDanceVae, io.Vae]
 

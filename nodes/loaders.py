@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 import torch
 
+from realisdance.attention import available_attention, check_attention
 from realisdance.checkpoints import file_kind as kinds
 from realisdance.encoders import load_clip_image_encoder, load_text_encoder, load_vae
 from realisdance.errors import CheckpointError
-from realisdance.model_handle import ModelHandle, available_attention, load_model
 
 from . import host
 from .deprecation import deprecated
 from .host import io
+
+logger = logging.getLogger(__name__)
 
 # "auto" plus every name of realisdance.checkpoints.DTYPES, most useful first.
 DTYPE_CHOICES = ["auto", "bf16", "fp16", "fp8_e4m3fn", "fp8_e5m2", "fp32"]
@@ -29,10 +32,10 @@ class RealisDanceModelLoader(io.ComfyNode):
             display_name="RealisDance-DiT Loader",
             category="RealisDance",
             description=(
-                "Loads the RealisDance-DiT transformer (Wan 2.1 I2V 14B + pose and reference modules) into host "
-                "memory, streaming one tensor at a time. Accepts the official diffusers release and single "
-                ".safetensors files in diffusers, original-Wan or ComfyUI naming, including fp8. The sampler "
-                "plans device memory for its job and places the model (resident or streamed blocks) when it runs."
+                "Loads RealisDance-DiT as the native MODEL that 'RealisDance-DiT Loader (MODEL)' loads (kept so "
+                "saved workflows open and run). Accepts the official diffusers release and single .safetensors "
+                "files in diffusers, original-Wan or ComfyUI naming, including fp8. ComfyUI's memory manager "
+                "places the model when it samples."
             ),
             inputs=[
                 io.Combo.Input(
@@ -58,14 +61,14 @@ class RealisDanceModelLoader(io.ComfyNode):
                     options=available_attention(),
                     default="sdpa",
                     tooltip=(
-                        "Attention kernel. sdpa (PyTorch scaled-dot-product attention) always works; sage, flash "
-                        "and xformers are listed only when their package is installed."
+                        "Kept for saved workflows: the native model uses ComfyUI's attention (its "
+                        "--use-sage-attention / --use-flash-attention options)."
                     ),
                 ),
             ],
             outputs=[
                 host.RealisDanceModel.Output(
-                    display_name="model", tooltip="The loaded transformer, for the RealisDance sampler."
+                    display_name="model", tooltip="The native RealisDance-DiT MODEL, for the RealisDance nodes."
                 )
             ],
         )
@@ -73,10 +76,22 @@ class RealisDanceModelLoader(io.ComfyNode):
 
     @classmethod
     def execute(cls, model: str, dtype: str = "auto", attention: str = "sdpa") -> io.NodeOutput:
+        from .native.loading import load_native_model
+
+        check_attention(attention)
+        if attention != "sdpa":
+            logger.warning(
+                "RealisDance-DiT Loader (deprecated): attention '%s' is now ComfyUI's choice; start ComfyUI with "
+                "--use-sage-attention or --use-flash-attention to use it.",
+                attention,
+            )
         path = host.resolve_model_path(model)
         host.release_cached_memory()
-        handle: ModelHandle = load_model(path, dtype=dtype, attention=attention, progress=host.progress_reporter())
-        return io.NodeOutput(handle)
+        return io.NodeOutput(load_native_model(path, WEIGHT_DTYPE_OF[dtype]))
+
+
+# The old storage choices -> the native loader's weight_dtype (auto: the host's choice for the file and device).
+WEIGHT_DTYPE_OF = {"auto": "default", **{name: name for name in DTYPE_CHOICES if name != "auto"}}
 
 
 ENCODER_DTYPES = {"auto": None, "bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}

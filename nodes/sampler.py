@@ -1,54 +1,36 @@
-"""The sampler node: conditions -> Wan 2.1 LATENT (un-normalised, so native nodes can take it)."""
+"""RealisDance Sampler (deprecated): the pipeline path's sampler, now sampling the native MODEL on the host.
+
+Saved workflows keep this node and its widgets. It turns the condition bundle of 'RealisDance Conditions' into the
+native CONDITIONING ('RealisDance To Video' builds the same) and samples with the release preset
+('RealisDance Sampler (release preset)': the host's sampling with the release's flow-UniPC), so the host's memory
+manager, model patches and previews apply. The options the native path gives other homes are mapped or refused:
+shift -> a model-sampling patch on a clone, TeaCache -> the native TeaCache patch; long clips -> ComfyUI's context
+windows; another scheduler -> KSampler; memory placement -> ComfyUI's memory manager (the summary says so).
+"""
 
 from __future__ import annotations
 
-import dataclasses
-import os
+import logging
 import time
 
-from realisdance.caching import StepCacheSettings, TeaCache, cached_token_states
-from realisdance.encoders import WAN21_I2V_SCHEDULER_CONFIG, load_scheduler, scheduler_shift
+import torch
+
 from realisdance.encoders.scheduler import KINDS
-from realisdance.memory import GIB, MODES, MemoryOptions
-from realisdance.memory.loaded import placed_for_sampling, plan_for_loaded, room_to_request
+from realisdance.errors import InputError
+from realisdance.memory import MODES
 from realisdance.pipeline.preprocess import MAX_FRAMES
-from realisdance.pipeline.sampling import SamplerSettings, sample
+from realisdance.pipeline.sampling import SamplerSettings
 from realisdance.pipeline.window_sampling import DEFAULT_SCHEME, SCHEMES
-from realisdance.pipeline.windows import (
-    DEFAULT_OVERLAP_FRAMES,
-    DEFAULT_WINDOW_FRAMES,
-    WindowPlan,
-    check_window,
-    latent_frames_of,
-)
+from realisdance.pipeline.windows import DEFAULT_OVERLAP_FRAMES, DEFAULT_WINDOW_FRAMES, check_window
 
 from . import host
 from .deprecation import deprecated
 from .host import io
-from .latents import from_comfy_latent, to_comfy_latent
-from .plan_summary import short_plan
+
+logger = logging.getLogger(__name__)
 
 SEED_MAX = 2**63 - 1  # torch.Generator.manual_seed takes any non-negative int64
-
-
-def scheduler_for(model_path: str, kind: str, shift: float):
-    """The release folder's scheduler config when the model came from one, else Wan 2.1 I2V's; shift 0 keeps
-    the config's own shift."""
-    source = model_path if os.path.isdir(os.path.join(model_path, "scheduler")) else WAN21_I2V_SCHEDULER_CONFIG
-    return load_scheduler(source, kind=kind, shift=shift if shift > 0 else None)
-
-
-def memory_options(memory: str, vram_budget_gb: float) -> MemoryOptions:
-    """The planner's options from the node's widgets (budget 0 = the device's free memory)."""
-    return MemoryOptions(mode=memory, budget_bytes=int(vram_budget_gb * GIB) if vram_budget_gb > 0 else None)
-
-
-def plan_sampling(transformer, job, options: MemoryOptions):
-    """Make room on the device (the host unloads its own models as far as needed), then plan from what is free.
-
-    The planner's refusal reaches the user as is (the core words it for no particular front end)."""
-    host.make_room(room_to_request(transformer, job, options))
-    return plan_for_loaded(transformer, job, options, host.free_device_bytes())
+NATIVE_SCHEDULERS = ("auto", "unipc")  # the release's flow-UniPC, which the release preset runs
 
 
 class RealisDanceSampler(io.ComfyNode):
@@ -60,11 +42,13 @@ class RealisDanceSampler(io.ComfyNode):
             display_name="RealisDance Sampler",
             category="RealisDance",
             description=(
-                "Flow-matching sampling with the release's timesteps and CFG (conditional then unconditional pass). "
-                "Outputs a Wan 2.1 LATENT that ComfyUI's own VAE Decode accepts too."
+                "Samples the conditions of 'RealisDance Conditions' with the release preset on ComfyUI's sampling "
+                "(kept so saved workflows run). Outputs a Wan 2.1 LATENT for VAE Decode."
             ),
             inputs=[
-                host.RealisDanceModel.Input("model", tooltip="From RealisDance-DiT Loader."),
+                io.MultiType.Input(
+                    "model", types=host.REALISDANCE_MODEL_TYPES, tooltip="RealisDance-DiT (MODEL), with any patches."
+                ),
                 host.RealisDanceConditions.Input("conditions", tooltip="From RealisDance Conditions, same model."),
                 io.Int.Input(
                     "seed",
@@ -97,7 +81,7 @@ class RealisDanceSampler(io.ComfyNode):
                     "scheduler",
                     options=list(KINDS),
                     default="auto",
-                    tooltip="auto = the class the release's config names (flow-UniPC); euler = flow-matching Euler.",
+                    tooltip="auto = the release's flow-UniPC (the only choice here; KSampler samples with the others).",
                 ),
                 io.Float.Input(
                     "denoise",
@@ -118,13 +102,8 @@ class RealisDanceSampler(io.ComfyNode):
                     options=list(MODES),
                     default="auto",
                     optional=True,
-                    tooltip=(
-                        "How the DiT uses device memory, planned from this job's size before the first step. auto = "
-                        "the fastest plan that fits: all blocks resident, else the first blocks resident and the "
-                        "rest streamed from pinned host memory, else all streamed, else fp8 storage. resident / "
-                        "stream / stream-all force a kind of plan; fp8 allows only fp8 block storage (converts the "
-                        "loaded model). A job that cannot fit is refused before sampling, saying what would fit."
-                    ),
+                    tooltip="Kept for saved workflows: ComfyUI's memory manager places the model (the summary says "
+                    "when a setting is not applied).",
                 ),
                 io.Float.Input(
                     "vram_budget_gb",
@@ -133,15 +112,13 @@ class RealisDanceSampler(io.ComfyNode):
                     max=1024.0,
                     step=0.25,
                     optional=True,
-                    tooltip="Device memory to plan for, in GiB; 0 = what is free after ComfyUI unloads its own "
-                    "models as far as needed. Set it to leave room for other programs.",
+                    tooltip="Kept for saved workflows: ComfyUI's memory manager decides (--reserve-vram leaves room).",
                 ),
                 io.Boolean.Input(
                     "keep_on_device",
                     default=False,
                     optional=True,
-                    tooltip="Keep the DiT placed on the device after the run (faster re-runs, but the memory stays "
-                    "taken). Off: it goes back to host memory. After an error or Cancel it always goes back.",
+                    tooltip="Kept for saved workflows: ComfyUI's memory manager keeps or offloads the model.",
                 ),
                 io.Float.Input(
                     "teacache_threshold",
@@ -150,8 +127,8 @@ class RealisDanceSampler(io.ComfyNode):
                     max=1e6,
                     step=0.01,
                     optional=True,
-                    tooltip="TeaCache as the release runs it: 0 = off; 0.2 = the release's threshold (higher skips "
-                    "more steps). The first 5 steps always run; the summary says how many forwards were skipped.",
+                    tooltip="TeaCache as the release runs it (the 'RealisDance TeaCache' patch): 0 = off; 0.2 = the "
+                    "release's threshold. The summary says how many forwards were skipped.",
                 ),
                 io.Int.Input(
                     "window_frames",
@@ -160,9 +137,8 @@ class RealisDanceSampler(io.ComfyNode):
                     max=MAX_FRAMES,
                     step=4,
                     optional=True,
-                    tooltip="Longer clips are sampled in windows of this many frames (4k+1; 81 = the model's length) "
-                    "sharing window_overlap frames. Clips up to this long are sampled as the release does (set it to "
-                    "the clip's length to sample a long clip in one piece).",
+                    tooltip="Clips up to this long are sampled as the release does; longer clips are refused with the "
+                    "native way (ComfyUI's context windows on the MODEL).",
                 ),
                 io.Int.Input(
                     "window_overlap",
@@ -171,16 +147,14 @@ class RealisDanceSampler(io.ComfyNode):
                     max=1000,
                     step=4,
                     optional=True,
-                    tooltip="Frames (a multiple of 4) consecutive windows share at least; their predictions are "
-                    "blended there.",
+                    tooltip="Kept for saved workflows (windows are ComfyUI's context windows now).",
                 ),
                 io.Combo.Input(
                     "window_scheme",
                     options=list(SCHEMES),
                     default=DEFAULT_SCHEME,
                     optional=True,
-                    tooltip="average: every window's prediction blended at every step; continue: window after window, "
-                    "each conditioned on the previous one's last frames (see docs/long-video.md).",
+                    tooltip="Kept for saved workflows (windows are ComfyUI's context windows now).",
                 ),
             ],
             outputs=[io.Latent.Output(display_name="latent", tooltip="Wan 2.1 LATENT {'samples': [B,16,T,H/8,W/8]}.")],
@@ -207,66 +181,71 @@ class RealisDanceSampler(io.ComfyNode):
         window_overlap: int = DEFAULT_OVERLAP_FRAMES,
         window_scheme: str = DEFAULT_SCHEME,
     ) -> io.NodeOutput:
-        conditions.check_for(model.transformer)  # before anything slow
-        windows = window_settings(window_frames, window_overlap, window_scheme)
-        settings = SamplerSettings(steps=steps, guidance=cfg, seed=seed, denoise=denoise, **windows)
-        transformer = model.transformer
-        options = memory_options(memory, vram_budget_gb)
-        if teacache_threshold > 0:  # one residual per CFG branch stays on the device between steps
-            kept = cached_token_states(StepCacheSettings("teacache", teacache_threshold), cfg)
-            options = dataclasses.replace(options, cached_token_states=kept)
-        job = conditions.job_size(cfg)
-        if job.num_frames > window_frames:  # the device sees one window at a time
-            job = dataclasses.replace(job, num_frames=window_frames, clip_frames=job.num_frames)
-        plan = plan_sampling(transformer, job, options)
-        solver = scheduler_for(model.path, scheduler, shift)
-        init = from_comfy_latent(latent) if latent is not None else None
-        latent_frames = conditions.latent_shape[2]
-        windowed = latent_frames > settings.window
-        one_by_one = settings.window_scheme == "continue"
-        passes = len(WindowPlan(latent_frames, settings.window, settings.window_overlap).windows()) if windowed else 1
-        report = host.progress_reporter(steps * (passes if one_by_one else 1))
-        render_preview = host.latent_preview_renderer()
-        previews: list = [None]
-        started = time.perf_counter()
+        from .native.release_sampler import sample_release, with_shift
+        from .native.signature import signature_of
+        from .native.step_cache import teacache_of, with_teacache
+        from .native_nodes import native_conditioning
 
-        def on_denoised(index: int, total: int, denoised) -> None:
-            previews[0] = render_preview(denoised)
-
-        def on_step(index: int, total: int, latents) -> None:
-            report(index + 1, total, previews[0])  # raises on Cancel: the loop stops between steps
-
-        step_cache = TeaCache(steps, teacache_threshold) if teacache_threshold > 0 else None
-        device, home = host.compute_device(), host.offload_device()
-        with placed_for_sampling(transformer, plan, device, keep_on_device, home):
-            final = sample(
-                transformer,
-                solver,
-                conditions,
-                settings,
-                callback=on_step,
-                init_latents=init,
-                on_denoised=on_denoised if render_preview is not None else None,
-                step_cache=step_cache,
+        signature = signature_of(model)  # everything refused here happens before anything slow
+        if signature != conditions.signature:
+            raise InputError(
+                f"these conditions were built for another model ({conditions.signature}) than the one sampling "
+                f"({signature}). Build the conditions again with this model connected."
             )
-        seconds = time.perf_counter() - started
-        kind = type(solver).__name__.replace("MultistepScheduler", "").replace("DiscreteScheduler", "")
+        check_window(window_frames, window_overlap)
+        _check_native_options(conditions, scheduler, window_frames, denoise, latent)
+        start = latent if latent is not None else {"samples": torch.zeros(conditions.latent_shape)}
+        if tuple(start["samples"].shape) != tuple(conditions.latent_shape):
+            raise InputError(
+                f"the start latent is {tuple(start['samples'].shape)} but these conditions sample "
+                f"{tuple(conditions.latent_shape)}; connect a latent of the same size and frames."
+            )
+        patched = with_shift(model, shift) if shift > 0 else model
+        if teacache_threshold > 0:
+            patched = with_teacache(patched, teacache_threshold)
+        positive, negative = native_conditioning(conditions, {}, {}, {})
+        started = time.perf_counter()
+        out = sample_release(patched, positive, negative, start, seed, steps, cfg, denoise)
+        used_shift = float(patched.get_model_object("model_sampling").shift)
         line = (
             f"{conditions.width}x{conditions.height}, {conditions.num_frames} frames, {steps} steps, cfg {cfg:g}, "
-            f"{kind} shift {scheduler_shift(solver):g}, seed {seed}, denoise {denoise:g}, {seconds:.1f} s; "
-            f"{short_plan(plan)}"
+            f"UniPC shift {used_shift:g}, seed {seed}, denoise {denoise:g}, {time.perf_counter() - started:.1f} s"
         )
-        if windowed:
-            line += f"; {passes} windows of {window_frames} frames ({settings.window_scheme})"
-        if step_cache is not None:
-            line += f"; {step_cache.describe()}"
-        return io.NodeOutput(to_comfy_latent(final), ui={"realisdance_summary": [line]})
+        teacache = teacache_of(patched.model_options.get("transformer_options", {}))
+        if teacache is not None:
+            teacache.finish()
+            line += f"; {teacache.last_report}"
+        handed_over = _memory_settings_handed_over(memory, vram_budget_gb, keep_on_device)
+        if handed_over:
+            logger.warning("RealisDance Sampler (deprecated): %s", handed_over)
+            line += f"; {handed_over}"
+        return io.NodeOutput(out, ui={"realisdance_summary": [line]})
 
 
-def window_settings(window_frames: int, window_overlap: int, scheme: str) -> dict:
-    """The sampler's window fields from the node's widgets (video frames)."""
-    check_window(window_frames, window_overlap)
-    return {"window": latent_frames_of(window_frames), "window_overlap": window_overlap // 4, "window_scheme": scheme}
+def _check_native_options(conditions, scheduler: str, window_frames: int, denoise: float, latent) -> None:
+    """Refuse, in one sentence naming the native way, what this shim cannot sample as the old node did."""
+    if scheduler not in NATIVE_SCHEDULERS:
+        raise InputError(
+            f"scheduler '{scheduler}' is not the release's solver, which this deprecated node now samples with; "
+            "set it to 'auto', or sample the MODEL with ComfyUI's KSampler (e.g. euler / simple)."
+        )
+    if conditions.num_frames > window_frames:
+        raise InputError(
+            f"this clip has {conditions.num_frames} frames, more than window_frames ({window_frames}): long clips "
+            "are now sampled with ComfyUI's context windows. Build the graph with 'RealisDance To Video', put "
+            "'WAN Context Windows (Manual)' on the MODEL and sample with 'RealisDance Sampler (release preset)'."
+        )
+    if denoise < 1.0 and latent is None:
+        raise InputError(f"denoise {denoise:g} starts from a given latent: connect one, or set denoise to 1.")
+
+
+def _memory_settings_handed_over(memory: str, vram_budget_gb: float, keep_on_device: bool) -> str:
+    """The old placement settings a workflow set, which ComfyUI's memory manager now decides ('' when none)."""
+    changed = [name for name, is_set in (("memory", memory != "auto"), ("vram_budget_gb", vram_budget_gb > 0),
+                                         ("keep_on_device", keep_on_device)) if is_set]  # fmt: skip
+    if not changed:
+        return ""
+    return f"{', '.join(changed)} not applied: ComfyUI's memory manager places the model"
 
 
 NODES: list[type[io.ComfyNode]] = [RealisDanceSampler]

@@ -1,13 +1,16 @@
-"""The node chain loaders -> text -> conditions -> sampler -> decode in the ComfyUI double, on the tiny release."""
+"""A saved pipeline-path graph (loaders -> text -> conditions -> sampler -> decode, the deprecated nodes) in the
+ComfyUI double, on the tiny native-width release: the loader gives the native MODEL, the sampler samples it with the
+release preset on the host's sampling, and the latent is still the official pipeline's. What the old sampler did
+that now has another home is mapped (shift, TeaCache) or refused with that home named (long clips, other solvers)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-from nodes_graph import SMALL, STEPS, full_graph, install_release, media, register_media
+from nodes_graph import RELEASE, SMALL, STEPS, full_graph, install_release, media, register_media, sampler_node
 
 from realisdance.encoders import normalize_latents
-from realisdance.errors import InputError
+from realisdance.errors import CheckpointError, InputError
 from realisdance.pipeline.api import RealisDancePipeline
 from realisdance.tiny import build_tiny_release
 
@@ -16,14 +19,13 @@ pytest_plugins = ["comfy_double.fixtures"]
 
 @pytest.fixture(scope="module")
 def releases(tmp_path_factory):
-    root = tmp_path_factory.mktemp("node_releases")
-    return {variant: build_tiny_release(root / variant, variant=variant) for variant in ("I2V", "T2V")}
+    # Native widths (umT5 4096, CLIP 1280): the loader builds the host's Wan classes, which take only those.
+    return {"I2V": build_tiny_release(tmp_path_factory.mktemp("node_releases") / "I2V", variant="native-I2V")}
 
 
 @pytest.fixture
 def pack(comfy, releases):
     install_release(comfy, releases["I2V"])
-    install_release(comfy, releases["T2V"], "TinyT2V/")
     loaded = comfy.install_pack()
     register_media(comfy, media())
     return loaded
@@ -45,14 +47,17 @@ def test_the_chain_gives_the_pipelines_latents_and_frames_in_comfy_layouts(comfy
     expected = pipe(
         tensors["reference"], tensors["smpl"], tensors["hamer"], prompt="a dancer", steps=STEPS, seed=3, **SMALL
     )
-    # The LATENT is un-normalised (ComfyUI's convention); normalising it gives the pipeline's latents.
-    torch.testing.assert_close(normalize_latents(latent["samples"]), expected.latents, rtol=1e-4, atol=1e-5)
+    # The LATENT is un-normalised (ComfyUI's convention); normalising it gives the pipeline's latents, within the
+    # float noise of two implementations of the DiT (the host's Wan layout vs diffusers'): 1e-3 of the largest value.
+    scale = float(expected.latents.abs().max())
+    assert float((normalize_latents(latent["samples"]) - expected.latents).abs().max()) <= 1e-3 * scale
     assert not torch.allclose(latent["samples"], expected.latents, atol=1e-2)  # really a different convention
-    torch.testing.assert_close(images, expected.frames, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(images, expected.frames, rtol=0, atol=2e-3)
 
     # Each of the three nodes says what it did, in one line, for the frontend.
     assert result.ui["cond"]["realisdance_summary"][0].startswith("48x32, 5 frames (2 latent), 2 pose streams")
-    assert "2 steps, cfg 2" in result.ui["sample"]["realisdance_summary"][0]
+    assert "2 steps, cfg 2, UniPC shift 5" in result.ui["sample"]["realisdance_summary"][0]
+    assert "not applied" not in result.ui["sample"]["realisdance_summary"][0]  # nothing of the old settings dropped
     assert result.ui["decode"]["realisdance_summary"][0].startswith("48x32, 5 frames, untiled")
     # The sampler moved the progress bar once per step, for its own node.
     sampler_events = [e for e in comfy.progress_events if e.node_id == "sample"]
@@ -88,13 +93,29 @@ def test_frame_counts_that_are_not_4k_plus_1_are_refused(comfy, pack):
         comfy.validate(graph, targets=["cond"])
 
 
-def test_a_bundle_built_for_another_model_is_refused_by_the_sampler(comfy, pack):
+def test_a_model_that_is_not_realisdance_is_refused_by_the_conditions_and_the_sampler(comfy, pack, releases):
+    """A plain Wan 2.1 I2V file (the RealisDance modules left out) loads as the host's own Wan model."""
+    from safetensors.torch import load_file, save_file
+
+    from realisdance.checkpoints.keymap import diffusers_to_wan
+
+    state = load_file(str(releases["I2V"] / "transformer" / "diffusion_pytorch_model.safetensors"))
+    plain = {diffusers_to_wan(name): value for name, value in state.items()
+             if not name.startswith(("add_", "attn_")) and ".norm_added_q." not in name}  # fmt: skip
+    save_file(plain, str(comfy.model_dir("diffusion_models") / "plain_wan.safetensors"))
     graph = full_graph()
-    graph["t2v"] = {"class_type": "RealisDanceModelLoader", "inputs": graph["model"]["inputs"] | {"model": "TinyT2V/"}}
-    graph["sample"]["inputs"]["model"] = ["t2v", 0]
-    result = comfy.run(graph, targets=["sample"])
-    assert (result.status, result.error_node) == ("error", "sample")
-    assert isinstance(result.error, InputError) and "built for another model" in str(result.error)
+    graph["model"]["inputs"]["model"] = "plain_wan.safetensors"
+    result = comfy.run(graph, targets=["model"])
+    assert isinstance(result.error, CheckpointError), result.error  # the loader itself wants RealisDance
+    graph["wan"] = {
+        "class_type": "UNETLoader",
+        "inputs": {"unet_name": "plain_wan.safetensors", "weight_dtype": "default"},
+    }
+    graph["model"]["inputs"]["model"] = RELEASE
+    graph["cond"]["inputs"]["model"] = ["wan", 0]
+    result = comfy.run(graph, targets=["cond"])
+    assert (result.status, result.error_node) == ("error", "cond")
+    assert isinstance(result.error, InputError) and "not RealisDance-DiT" in str(result.error)
 
 
 def test_cancel_mid_sampling_stops_cleanly_and_the_next_run_works(comfy, pack):
@@ -129,7 +150,7 @@ def test_denoise_below_one_starts_from_the_given_latent(comfy, pack):
 
     del graph["again"]["inputs"]["latent"]
     result = comfy.run(graph, targets=["again"])
-    assert isinstance(result.error, InputError) and "needs a latent" in str(result.error)
+    assert isinstance(result.error, InputError) and "starts from a given latent" in str(result.error)
 
 
 def test_previews_follow_the_hosts_preview_method_and_never_change_the_result(comfy, pack, monkeypatch):
@@ -185,30 +206,37 @@ def test_a_run_prints_no_library_chatter(comfy, pack):
     assert not [m for m in said if "experimental feature" in m or "kept in float32" in m], said
 
 
-@pytest.mark.parametrize("scheme", ["average", "continue"])
-def test_the_sampler_runs_a_clip_longer_than_its_window_in_windows(comfy, pack, scheme):
-    from realisdance.encoders import load_scheduler
-    from realisdance.pipeline.sampling import SamplerSettings, sample
-    from realisdance.pipeline.windows import WindowPlan
-
+def test_what_the_native_path_does_elsewhere_is_refused_with_its_home_named(comfy, pack):
     register_media(comfy, media(frames=13))
     graph = full_graph()
-    graph["cond"]["inputs"]["num_frames"] = 13  # 4 latent frames
-    graph["sample"]["inputs"] |= {"window_frames": 9, "window_overlap": 4, "window_scheme": scheme}
-    result = comfy.run(graph, targets=["sample", "model"]).raise_error()
-    windows = len(WindowPlan(4, 3, 1).windows())
-    assert windows == 2
-    summary = result.ui["sample"]["realisdance_summary"][0]
-    assert f"{windows} windows of 9 frames ({scheme})" in summary
-    steps = STEPS * (windows if scheme == "continue" else 1)  # the bar covers every window's steps
-    assert [e.total for e in comfy.progress_events if e.node_id == "sample"] == [steps] * steps
-    # The node's latent is the core's windowed sampling of the same conditions.
-    conditions = result.outputs["cond"][0]
-    model = result.outputs["model"][0]
-    settings = SamplerSettings(steps=STEPS, guidance=2.0, seed=graph["sample"]["inputs"]["seed"], window=3,
-                               window_overlap=1, window_scheme=scheme)  # fmt: skip
-    expected = sample(model.transformer, load_scheduler(model.path, kind="auto"), conditions, settings)
-    torch.testing.assert_close(normalize_latents(result.output("sample")["samples"]), expected, rtol=1e-4, atol=1e-5)
+    graph["cond"]["inputs"]["num_frames"] = 13
+    graph["sample"]["inputs"] |= {"window_frames": 9, "window_overlap": 4}
+    result = comfy.run(graph, targets=["sample"])
+    assert (result.status, result.error_node) == ("error", "sample")
+    assert isinstance(result.error, InputError) and "WAN Context Windows (Manual)" in str(result.error)
+
+    register_media(comfy, media())
+    graph = full_graph()
+    graph["sample"]["inputs"]["scheduler"] = "euler"
+    result = comfy.run(graph, targets=["sample"])
+    assert isinstance(result.error, InputError) and "KSampler" in str(result.error)
+
+
+def test_shift_teacache_and_memory_settings_map_onto_the_native_model(comfy, pack):
+    graph = full_graph()
+    graph["shifted"] = sampler_node(shift=3.0)
+    graph["cached"] = sampler_node(teacache_threshold=1e6, steps=3)
+    graph["placed"] = sampler_node(memory="stream", keep_on_device=True)
+    result = comfy.run(graph, targets=["sample", "shifted", "cached", "placed"]).raise_error()
+    plain, shifted, placed = (result.output(n)["samples"] for n in ("sample", "shifted", "placed"))
+    assert "UniPC shift 3" in result.ui["shifted"]["realisdance_summary"][0]
+    assert (shifted - plain).abs().max() > 1e-3  # another sigma grid
+    assert "TeaCache" in result.ui["cached"]["realisdance_summary"][0]
+    # ComfyUI places the model now: the same latent, and the summary names the settings it did not apply
+    torch.testing.assert_close(placed, plain, rtol=0, atol=0)
+    assert "memory, keep_on_device not applied" in result.ui["placed"]["realisdance_summary"][0]
+    model = result.output("model")
+    assert model.get_model_object("model_sampling").shift == 5.0  # the clones' patches stay on the clones
 
 
 def test_window_settings_a_window_cannot_hold_are_refused(comfy, pack):

@@ -1,8 +1,9 @@
-"""The bundled workflows: each API workflow validates in the ComfyUI double and EXECUTES there up to the native
-model (the double cannot build ComfyUI's Wan classes: the loader of the MODEL, the sampler and what follows run in
-tests/host on a real ComfyUI), on the tiny release (pose assets: the procedural body models, GVHMR file and DWPose
-graphs of tests/pose_assets.py); each UI workflow is its API twin as the frontend saves it (same nodes, links and
-widget values in order) and is what scripts/build_workflows.py writes from the twin."""
+"""The bundled workflows: each API workflow validates in the ComfyUI double and EXECUTES there end to end (the
+MODEL loader, RealisDance To Video, the release sampler, the host's VAE Decode and Save Video; tests/host runs them
+on a real ComfyUI too), on the tiny release converted to the files the templates name (pose assets: the procedural
+body models, GVHMR file and DWPose graphs of tests/pose_assets.py); each UI workflow is its API twin as the frontend
+saves it (same nodes, links and widget values in order) and is what scripts/build_workflows.py writes from the
+twin."""
 
 from __future__ import annotations
 
@@ -20,14 +21,15 @@ from pose_assets import WORKFLOW_MOTION_FRAMES, WORKFLOW_MOTION_SIZE, place_pose
 
 from realisdance.demo_inputs import write_demo_inputs
 from realisdance.tiny import build_tiny_release
+from realisdance.video import read_video
 
 pytest_plugins = ["comfy_double.fixtures"]
 
 REPO = Path(__file__).resolve().parents[1]
 API = sorted((REPO / "workflows" / "api").glob("*.api.json"))
 UI = REPO / "example_workflows"
-# Nodes that need the real host's model classes: the double stops before them.
-HOST_ONLY = {"RealisDanceLoadModel", "RealisDanceReleaseSampler"}
+# The native path every template takes.
+NATIVE = {"RealisDanceLoadModel", "RealisDanceToVideo", "RealisDanceReleaseSampler", "VAEDecode"}
 # Release-sized settings turned down for a CPU run (by input name, widget values only).
 SHRINK = {"steps": 2, "num_frames": 5, "max_area": 32 * 56, "iterations": 5}
 
@@ -123,11 +125,11 @@ def test_ui_workflow_nodes_do_not_overlap_and_open_readable(path):
 
 
 @pytest.mark.parametrize("path", API, ids=lambda p: p.name)
-def test_api_workflow_validates_and_runs_to_the_native_model(host, path):
+def test_api_workflow_validates_and_runs_to_the_saved_video(host, path):
     prompt = _load(path)
     targets, _ = host.validate(prompt)  # as released: release-sized settings, every node id and input known
     assert targets == [i for i, n in prompt.items() if n["class_type"] == "SaveVideo"]
-    assert {n["class_type"] for n in prompt.values()} >= HOST_ONLY  # the native path
+    assert {n["class_type"] for n in prompt.values()} >= NATIVE
 
     small = copy.deepcopy(prompt)
     for node in small.values():
@@ -135,7 +137,7 @@ def test_api_workflow_validates_and_runs_to_the_native_model(host, path):
             if name in node["inputs"] and not _is_link(node["inputs"][name]):
                 node["inputs"][name] = value
     (to_video,) = [i for i, n in small.items() if n["class_type"] == "RealisDanceToVideo"]
-    result = host.run(small, targets=[to_video]).raise_error()
+    result = host.run(small).raise_error()
     positive, negative, latent, width, height, frames = result.outputs[to_video]
     assert (width, height, frames) == (*VIDEO_SIZES[path.name], 5)
     assert latent["samples"].shape == (1, 16, 2, height // 8, width // 8) and not latent["samples"].any()
@@ -146,6 +148,14 @@ def test_api_workflow_validates_and_runs_to_the_native_model(host, path):
         assert options["concat_latent_image"].shape == (1, 16, 2, height // 8, width // 8)
         assert options["clip_vision_output"].penultimate_hidden_states.shape == (1, 257, 1280)
     assert result.ui[to_video]["realisdance_summary"][0].startswith(f"{width}x{height}, 5 frames")
+    (sampler,) = [i for i, n in small.items() if n["class_type"] == "RealisDanceReleaseSampler"]
+    sampled = result.outputs[sampler][0]["samples"]
+    assert sampled.shape == latent["samples"].shape and torch.isfinite(sampled).all() and sampled.abs().max() > 0
+    assert result.ui[sampler]["realisdance_summary"][0].startswith("2 steps")
+    (save,) = targets
+    (saved,) = result.ui[save]["images"]
+    frames, fps = read_video(host.base_dir / "output" / saved["subfolder"] / saved["filename"])
+    assert frames.shape[:3] == (5, height, width) and fps == 16
     for node_id, node in small.items():
         if node["class_type"] == "RealisDanceRenderPose":  # the pose part really ran (GVHMR stand-in or motion fit)
             smpl_cs, hands = result.outputs[node_id]

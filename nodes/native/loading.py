@@ -94,6 +94,7 @@ def load_native_model(path, weight_dtype: str = "default"):
     if weight_dtype not in WEIGHT_DTYPES:
         raise CheckpointError(f"unknown weight dtype {weight_dtype!r}; use one of {', '.join(WEIGHT_DTYPES)}.")
     register()
+    host.throw_if_interrupted()  # Cancel pressed as the node started: before gigabytes are read
     state_dict, metadata, source = read_state_dict(path)
     options = dict(WEIGHT_DTYPES[weight_dtype])
     patcher = host.load_diffusion_model_state_dict(state_dict, options, metadata)

@@ -12,12 +12,23 @@ so the first model input is exactly the release's.
 
 from __future__ import annotations
 
+import copy
+
 import torch
 
 from realisdance.encoders.scheduler import WAN21_I2V_SCHEDULER_CONFIG, load_scheduler, set_release_timesteps
 from realisdance.pipeline.sampling import schedule_span
 
 from .. import host
+
+
+def with_shift(model, shift: float):
+    """A clone of ``model`` whose flow shift is ``shift`` (what ComfyUI's ModelSamplingSD3 node does)."""
+    patched = model.clone()
+    sampling = copy.deepcopy(model.get_model_object("model_sampling"))
+    sampling.set_parameters(shift=shift)
+    patched.add_object_patch("model_sampling", sampling)
+    return patched
 
 
 def release_scheduler(shift: float, steps: int, denoise: float):

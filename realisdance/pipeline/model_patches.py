@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import torch
 
+from ..attention import check_attention, set_attention
 from ..errors import InputError
 from ..lora import LORA_MODES, LoraSpec, apply_loras
-from ..model_handle import check_attention, set_attention
 
 COMPILE_BACKENDS = ("inductor", "aot_eager", "eager")  # inductor is the fast one; the others are for debugging
 

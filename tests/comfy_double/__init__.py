@@ -31,8 +31,12 @@ from . import (
     latest,
     latest_io,
     latest_ui,
+    model_base,
     model_management,
+    model_patcher,
+    sampling,
     sd,
+    supported_models,
     utils,
     wan_dit,
 )
@@ -138,6 +142,7 @@ def install(base_dir) -> ComfyDouble:
     base_dir = Path(base_dir)
     folder_paths.configure(base_dir)
     model_management.reset()
+    supported_models.reset()
     comfy_nodes = ModuleType("nodes")  # ComfyUI's nodes.py: the registry the loader fills
     comfy_nodes.NODE_CLASS_MAPPINGS, comfy_nodes.NODE_DISPLAY_NAME_MAPPINGS = {}, {}
     comfy_nodes.EXTENSION_WEB_DIRS = {}
@@ -157,10 +162,23 @@ def install(base_dir) -> ComfyDouble:
             ldm=ldm,
             ops=wan_dit,
             sd=sd,
+            model_base=model_base,
+            conds=model_base,
+            supported_models=supported_models,
+            model_patcher=model_patcher,
+            samplers=sampling,
+            sample=sampling,
         ),
         "comfy.clip_vision": clip_vision,
         "comfy.sd": sd,
-        # Model code: only the Wan DiT the native RealisDance model subclasses (tests/test_native_model.py).
+        # Model code: the Wan DiT the native RealisDance model subclasses (tests/test_native_model.py), the inner
+        # model, detection configs and patcher a MODEL is made of, and custom sampling with CFG.
+        "comfy.model_base": model_base,
+        "comfy.conds": model_base,
+        "comfy.supported_models": supported_models,
+        "comfy.model_patcher": model_patcher,
+        "comfy.samplers": sampling,
+        "comfy.sample": sampling,
         "comfy.ldm": ldm,
         "comfy.ldm.wan": wan,
         "comfy.ldm.wan.model": wan_dit,

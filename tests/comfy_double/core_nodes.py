@@ -239,6 +239,35 @@ class VAELoader(io.ComfyNode):
         return io.NodeOutput(sd.VAE(sd=load_file(folder_paths.get_full_path_or_raise("vae", vae_name))))
 
 
+class UNETLoader(io.ComfyNode):
+    """The host's "Load Diffusion Model": detection picks the model class (the pack's config for RealisDance)."""
+
+    WEIGHT_DTYPES = {"default": None, "fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="UNETLoader",
+            category="advanced/loaders",
+            inputs=[
+                io.Combo.Input("unet_name", options=folder_paths.get_filename_list("diffusion_models")),
+                io.Combo.Input("weight_dtype", options=list(cls.WEIGHT_DTYPES)),
+            ],
+            outputs=[io.Model.Output()],
+        )
+
+    @classmethod
+    def execute(cls, unet_name, weight_dtype):
+        from safetensors.torch import load_file
+
+        state = load_file(folder_paths.get_full_path_or_raise("diffusion_models", unet_name))
+        dtype = cls.WEIGHT_DTYPES[weight_dtype]
+        model = sd.load_diffusion_model_state_dict(state, {} if dtype is None else {"dtype": dtype})
+        if model is None:
+            raise RuntimeError(f"ERROR: Could not detect model type of: {unet_name}")
+        return io.NodeOutput(model)
+
+
 def _as_images(frames: torch.Tensor) -> torch.Tensor:
     """A video VAE's (B, F, H, W, 3) as one IMAGE batch, as the host's decode nodes return it."""
     return frames.reshape(-1, *frames.shape[-3:]) if frames.ndim == 5 else frames
@@ -284,5 +313,5 @@ class VAEDecodeTiled(io.ComfyNode):
 
 NODES = [
     LoadImage, LoadVideo, GetVideoComponents, CreateVideo, SaveVideo,
-    CLIPLoader, CLIPTextEncode, CLIPVisionLoader, VAELoader, VAEDecode, VAEDecodeTiled,
+    UNETLoader, CLIPLoader, CLIPTextEncode, CLIPVisionLoader, VAELoader, VAEDecode, VAEDecodeTiled,
 ]  # fmt: skip

@@ -10,15 +10,24 @@ from __future__ import annotations
 import torch
 from PIL import Image
 
+from realisdance.encoders.vae import denormalize_latents, normalize_latents
+
 MAX_PREVIEW_RESOLUTION = 512
 PREVIEW_METHOD = "auto"  # tests set "none" to check that a host without previews is fine
 
 
 class Wan21:
-    """The Wan 2.1 latent format as the sampler names it (16 channels, 3 latent dimensions)."""
+    """The Wan 2.1 latent format (16 channels, 3 latent dimensions, the VAE's per-channel mean / std): models take
+    latents normalised (``process_in``) and LATENT dicts hold them raw."""
 
     latent_channels = 16
     latent_dimensions = 3
+
+    def process_in(self, latent: torch.Tensor) -> torch.Tensor:
+        return normalize_latents(latent)
+
+    def process_out(self, latent: torch.Tensor) -> torch.Tensor:
+        return denormalize_latents(latent)
 
 
 class _ChannelPreviewer:
@@ -36,3 +45,17 @@ def get_previewer(device, latent_format):
     if getattr(latent_format, "latent_dimensions", 2) != 3:
         raise TypeError("the stand-in previewer only knows the Wan 2.1 latent format")
     return _ChannelPreviewer()
+
+
+def prepare_callback(model, steps: int, x0_output_dict=None):
+    """The sampler's per-step callback: the node's progress bar, with a preview of the denoised estimate."""
+    import comfy.utils
+
+    previewer = get_previewer(None, Wan21())
+    bar = comfy.utils.ProgressBar(steps)
+
+    def callback(step, x0, x, total_steps):
+        preview = None if previewer is None else previewer.decode_latent_to_preview_image("JPEG", x0)
+        bar.update_absolute(step + 1, total_steps, preview)
+
+    return callback

@@ -121,3 +121,51 @@ class VAE:
 
     def spacial_compression_decode(self) -> int:
         return 8
+
+
+def detect_wan_unet_config(state_dict: dict) -> dict | None:
+    """The Wan 2.1 DiT shape a state dict in original-Wan names describes, read as the host reads it: width, depth
+    and FFN from the weights, 128 channels per head, and the fixed 256-channel timestep, 4096-channel text and
+    1280-channel CLIP inputs (a DiT of other input widths fails to load, as on the host). None: no Wan DiT."""
+    if "head.modulation" not in state_dict or "patch_embedding.weight" not in state_dict:
+        return None
+    dim = state_dict["head.modulation"].shape[-1]
+    return {
+        "image_model": "wan2.1",
+        "model_type": "i2v" if "img_emb.proj.0.bias" in state_dict else "t2v",
+        "patch_size": (1, 2, 2),
+        "in_dim": state_dict["patch_embedding.weight"].shape[1],
+        "dim": dim,
+        "ffn_dim": state_dict["blocks.0.ffn.0.weight"].shape[0],
+        "freq_dim": 256,
+        "out_dim": state_dict["head.head.weight"].shape[0] // 4,
+        "num_heads": dim // 128,
+        "num_layers": count_indexed(state_dict, "blocks."),
+        "eps": 1e-6,
+    }
+
+
+def load_diffusion_model_state_dict(state_dict: dict, model_options: dict | None = None, metadata=None):
+    """Detection (the first matching config of ``comfy.supported_models.models``), the model, its weights, the
+    patcher; None when nothing matches. fp32 unless ``model_options["dtype"]`` names a float type."""
+    import comfy.supported_models
+
+    from .model_patcher import ModelPatcher
+
+    if "scaled_fp8" in state_dict:
+        raise NotImplementedError("the double has no scaled-fp8 layers; load a bf16 file")
+    unet_config = detect_wan_unet_config(state_dict)
+    if unet_config is None:
+        return None
+    for config_class in comfy.supported_models.models:
+        if config_class.matches(unet_config, state_dict):
+            break
+    else:
+        return None
+    dtype = (model_options or {}).get("dtype")
+    if dtype in (torch.float8_e4m3fn, torch.float8_e5m2):
+        raise NotImplementedError(f"the double has no {dtype} layers")
+    model_config = config_class({**unet_config, **({"dtype": dtype} if dtype is not None else {})})
+    model = model_config.get_model(state_dict, "")
+    model.load_model_weights({name: value.float() for name, value in state_dict.items() if "." in name}, "")
+    return ModelPatcher(model)

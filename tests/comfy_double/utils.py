@@ -31,3 +31,13 @@ class ProgressBar:
 
     def update(self, value):
         self.update_absolute(self.current + value)
+
+
+def load_torch_file(path, safe_load: bool = True, return_metadata: bool = False):
+    """The tensors of a safetensors file (and its metadata when asked), as ``comfy.utils.load_torch_file``."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118 (safe_open has no iterator)
+        metadata = handle.metadata()
+    return (tensors, metadata) if return_metadata else tensors

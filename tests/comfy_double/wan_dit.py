@@ -192,7 +192,8 @@ class WanModel(nn.Module):
         super().__init__()
         ops = operations or disable_weight_init
         self.model_type, self.patch_size, self.dim, self.freq_dim = model_type, tuple(patch_size), dim, freq_dim
-        self.out_dim = out_dim
+        self.in_dim, self.ffn_dim, self.text_dim, self.out_dim = in_dim, ffn_dim, text_dim, out_dim
+        self.num_heads, self.num_layers = num_heads, num_layers
         self.patch_embedding = ops.Conv3d(in_dim, dim, kernel_size=self.patch_size, stride=self.patch_size)
         self.text_embedding = nn.Sequential(
             ops.Linear(text_dim, dim), nn.GELU(approximate="tanh"), ops.Linear(dim, dim)

@@ -56,7 +56,7 @@ def test_a_loader_graph_validates_and_executes(run):
     result = run["loader"]
     _executed_ok(result)
     preview = result["history"]["2"]["text"][0]  # PreviewAny's text of what our loader returned
-    assert preview.startswith("ModelHandle(") and "dtype='fp32'" in preview and TINY_RELEASE in preview
+    assert "ModelPatcher" in preview  # the deprecated loader gives the host's MODEL now
     assert {"executing", "executed", "execution_success"} <= set(result["events"])
 
 

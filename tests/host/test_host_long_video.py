@@ -1,5 +1,5 @@
 """Long videos inside the real host: ComfyUI's own context windows on the native RealisDance MODEL against the
-pipeline path's windows (RealisDance Sampler), on a clip longer than one window.
+core pipeline's windows (run in this test's own process on the same files), on a clip longer than one window.
 
 With a static schedule, pyramid fusion and no causal anchor frame, the host's windows and weights are exactly the
 core's (``WindowPlan``: windows [0-2], [2-4], [3-5] of a 6-latent-frame clip, weights 1-2-1 normalised), so the
@@ -15,7 +15,7 @@ import pytest
 import torch
 from host_env import make_base_dir, run_driver
 from safetensors.torch import load_file
-from test_host_native_sampling import NATIVE_RELEASE, _loaders, condition_inputs
+from test_host_native_sampling import NATIVE_RELEASE, _loaders, condition_inputs, core_latents
 
 FRAMES, WINDOW_FRAMES, OVERLAP_FRAMES = 21, 9, 4  # 6 latent frames in windows of 3 sharing 1
 STEPS, MAX_AREA, SEED = 2, 128 * 224, 7
@@ -30,27 +30,6 @@ def long_prompt() -> dict:
     native = {"positive": ["tovideo", 0], "negative": ["tovideo", 1], "latent": ["tovideo", 2], **sampling}
     prompt = {
         **_loaders(""),
-        "dit": {
-            "class_type": "RealisDanceModelLoader",
-            "inputs": {"model": folder, "dtype": "fp32", "attention": "sdpa"},
-        },  # fmt: skip
-        "cond": {
-            "class_type": "RealisDanceConditions",
-            "inputs": {"model": ["dit", 0], "image_encoder": ["clip", 0], **shared},
-        },  # fmt: skip
-        "pipeline": {
-            "class_type": "RealisDanceSampler",
-            "inputs": {
-                "model": ["dit", 0],
-                "conditions": ["cond", 0],
-                **sampling,
-                "shift": 0.0,
-                "scheduler": "auto",
-                "window_frames": WINDOW_FRAMES,
-                "window_overlap": OVERLAP_FRAMES,
-                "window_scheme": "average",
-            },  # fmt: skip
-        },
         "model": {"class_type": "RealisDanceLoadModel", "inputs": {"model": folder, "weight_dtype": "fp32"}},
         "tovideo": {"class_type": "RealisDanceToVideo", "inputs": {"clip_vision": ["clip", 0], **shared, **strengths}},
         "windows": {
@@ -90,7 +69,7 @@ def long_prompt() -> dict:
         "wan": {"class_type": "RealisDanceReleaseSampler", "inputs": {"model": ["wan_windows", 0], **native}},
         "whole": {"class_type": "RealisDanceReleaseSampler", "inputs": {"model": ["model", 0], **native}},
     }
-    for name in ("pipeline", "native", "wan", "whole"):
+    for name in ("native", "wan", "whole"):
         prompt[f"save_{name}"] = {"class_type": "SaveLatent",
                                   "inputs": {"samples": [name, 0], "filename_prefix": f"latents/{name}"}}  # fmt: skip
     return prompt
@@ -114,8 +93,9 @@ def latents(host, tiny_release, media, tmp_path_factory) -> dict[str, torch.Tens
     assert "exception" not in result, result["exception"]
     errors = [data for event, data in result["messages"] if event == "execution_error"]
     assert not errors, errors
-    out = {}
-    for name in ("pipeline", "native", "wan", "whole"):
+    out = {"pipeline": core_latents(native, media, FRAMES, MAX_AREA, STEPS, SEED, window=WINDOW_FRAMES,
+                                    window_overlap=OVERLAP_FRAMES, window_scheme="average")}  # fmt: skip
+    for name in ("native", "wan", "whole"):
         files = sorted((base / "output" / "latents").glob(f"{name}_0*.latent"))
         assert files, f"SaveLatent wrote no {name} latent"
         out[name] = load_file(str(files[-1]))["latent_tensor"].float()

@@ -1,12 +1,13 @@
 """The native path end to end inside the real host: RealisDance-DiT Loader (MODEL) + RealisDance To Video +
 RealisDance Sampler (release preset), against the pipeline's own sampler, and a LoRA through ComfyUI's loader.
 
-One prompt runs three branches on the same tiny native-width release, the same reference and pose videos, text
+One prompt runs these branches on the same tiny native-width release, the same reference and pose videos, text
 and seed:
-- the pipeline path: ``RealisDanceModelLoader`` + ``RealisDanceConditions`` + ``RealisDanceSampler``, which run
-  ``realisdance.pipeline`` (``RealisDancePipeline``'s stages, parity-tested against the official code);
 - the native path: the host's Wan subclass, native CONDITIONING, the host's ``sample_custom`` with the release
-  solver;
+  solver; held to ``RealisDancePipeline`` (the core, parity-tested against the official code) run in this test's
+  own process on the same files;
+- a saved pipeline-path graph (``RealisDanceModelLoader`` + ``RealisDanceConditions`` + ``RealisDanceSampler``, the
+  deprecated nodes, now a shim over the native path): it still runs, to the native latent;
 - the native path with a LoRA in kijai / ComfyUI key format on the base Wan keys, loaded by ``LoraLoaderModelOnly``.
 Two more branches put a ModelSamplingSD3 shift node and fp8_e4m3fn weights (the host's casting) on the native
 MODEL. Each ends in ComfyUI's SaveLatent; the native latent must equal the pipeline's within 1e-3 relative, the LoRA
@@ -75,7 +76,7 @@ def parity_prompt() -> dict:
     sampling = {"seed": SEED, "steps": STEPS, "cfg": 2.0, "denoise": 1.0}
     prompt = {
         **_loaders(""),
-        # the pipeline's path
+        # a saved pipeline-path graph (deprecated nodes)
         "dit": {
             "class_type": "RealisDanceModelLoader",
             "inputs": {"model": folder, "dtype": "fp32", "attention": "sdpa"},
@@ -287,14 +288,42 @@ def latents(host, tiny_release, media, tmp_path_factory) -> dict[str, torch.Tens
         files = sorted((base / "output" / "latents").glob(f"{name}_0*.latent"))
         assert files, f"SaveLatent wrote no {name} latent"
         out[name] = load_file(str(files[-1]))["latent_tensor"].float()
+    out.update(_core_latents(native, media))
     return out
 
 
-def test_the_native_path_reproduces_the_pipeline_sampler(latents):
-    legacy, native = latents["legacy"], latents["native"]
-    assert native.shape == legacy.shape and native.shape[1] == 16
-    relative = float((native - legacy).norm() / legacy.norm())
+def core_latents(release, media, frames: int, max_area: int, steps: int, seed: int, **settings) -> torch.Tensor:
+    """The same job through the core pipeline in this process (no host), as a raw latent like SaveLatent's."""
+    from realisdance.encoders import denormalize_latents
+    from realisdance.pipeline.api import RealisDancePipeline
+
+    pipe = RealisDancePipeline.from_pretrained(release, dtype="fp32", device="cpu")
+    files = [str(media[name]) for name in ("ref", "smpl", "hamer")]
+    out = pipe(*files, prompt="a dancer", num_frames=frames, max_area=max_area, steps=steps, seed=seed, guidance=2.0,
+               **settings)  # fmt: skip
+    return denormalize_latents(out.latents)
+
+
+def _core_latents(release, media) -> dict[str, torch.Tensor]:
+    from realisdance.caching import StepCacheSettings
+
+    cache = StepCacheSettings("teacache", TEACACHE)
+    return {
+        "core": core_latents(release, media, FRAMES, MAX_AREA, STEPS, SEED),
+        "core_tc": core_latents(release, media, FRAMES, MAX_AREA, TEACACHE_STEPS, SEED, cache=cache),
+    }
+
+
+def test_the_native_path_reproduces_the_core_pipeline(latents):
+    core, native = latents["core"], latents["native"]
+    assert native.shape == core.shape and native.shape[1] == 16
+    relative = float((native - core).norm() / core.norm())
     assert relative <= RELATIVE_TOLERANCE, relative
+
+
+def test_a_saved_pipeline_path_graph_still_runs_to_the_native_latent(latents):
+    relative = float((latents["legacy"] - latents["native"]).norm() / latents["native"].norm())
+    assert relative <= 1e-5, relative  # the same model and sampling: only the encoders' node route differs
 
 
 def test_a_lora_through_the_native_loader_changes_the_output(latents):
@@ -325,10 +354,12 @@ def test_the_stock_ksampler_samples_the_native_model(latents):
 
 
 def test_teacache_on_the_native_model_equals_the_pipelines_teacache(latents):
-    """RealisDance TeaCache (model patch) + release preset against the pipeline path's TeaCache (the core's, tested
-    against a spec-written implementation): same skipped steps, same latent; both differ from the uncached run."""
-    cached, legacy, plain = latents["native_tc"], latents["legacy_tc"], latents["native_long"]
-    assert float((cached - legacy).norm() / legacy.norm()) <= RELATIVE_TOLERANCE
+    """RealisDance TeaCache (model patch) + release preset against the core's TeaCache (tested against a
+    spec-written implementation): same skipped steps, same latent; both differ from the uncached run. The saved
+    pipeline-path graph's TeaCache setting maps onto the same patch."""
+    cached, core, legacy, plain = latents["native_tc"], latents["core_tc"], latents["legacy_tc"], latents["native_long"]
+    assert float((cached - core).norm() / core.norm()) <= RELATIVE_TOLERANCE
+    assert float((legacy - cached).norm() / cached.norm()) <= 1e-5
     assert float((cached - plain).norm() / plain.norm()) > 1e-3
     skipped = 2 * (TEACACHE_STEPS - 5)  # every step after the first 5, both branches
     assert f"TeaCache: skipped {skipped} of {2 * TEACACHE_STEPS}" in latents["summaries"]["native_tc"]

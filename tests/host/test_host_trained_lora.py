@@ -3,7 +3,7 @@ native RealisDance MODEL gives what the pack's LoRA loading gives.
 
 The file is what the trainer exports (``export_lora``): adapters on every block's self-attention in the original-Wan
 / ComfyUI naming with the scale baked into ``lora_up``, and the new modules (pose patchifier, zero projection,
-reference patchifier) as ``.diff`` / ``.diff_b`` deltas. The expected result is the pipeline path on a release whose
+reference patchifier) as ``.diff`` / ``.diff_b`` deltas. The expected result is the native model of a release whose
 transformer has the same LoRA merged by the pack (``apply_loras``, tested equal to the trained adapter model in
 tests/training). Every key must reach the host's model: a LoRA whose new-module deltas were dropped would land
 elsewhere.
@@ -31,27 +31,11 @@ def trained_lora_prompt() -> dict:
     strengths = {"pose_strength": 1.0, "pose_start_percent": 0.0, "pose_end_percent": 1.0, "reference_strength": 1.0}
     prompt = {
         **_loaders(""),
-        "dit": {
-            "class_type": "RealisDanceModelLoader",
-            "inputs": {"model": TUNED_RELEASE + "/", "dtype": "fp32", "attention": "sdpa"},
-        },  # fmt: skip
-        "cond": {
-            "class_type": "RealisDanceConditions",
-            "inputs": {"model": ["dit", 0], "image_encoder": ["clip", 0], **shared},
-        },  # fmt: skip
-        "merged": {
-            "class_type": "RealisDanceSampler",
-            "inputs": {
-                "model": ["dit", 0],
-                "conditions": ["cond", 0],
-                **sampling,
-                "shift": 0.0,
-                "scheduler": "auto",
-                "memory": "auto",
-                "vram_budget_gb": 0.0,
-                "keep_on_device": False,
-            },
-        },  # fmt: skip
+        "merged_model": {
+            "class_type": "RealisDanceLoadModel",
+            "inputs": {"model": TUNED_RELEASE + "/", "weight_dtype": "fp32"},
+        },
+        "merged": {"class_type": "RealisDanceReleaseSampler", "inputs": {"model": ["merged_model", 0], **native}},
         "model": {
             "class_type": "RealisDanceLoadModel",
             "inputs": {"model": NATIVE_RELEASE + "/", "weight_dtype": "fp32"},

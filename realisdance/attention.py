@@ -1,38 +1,22 @@
-"""A loaded transformer plus how it was loaded, and the attention backend choice.
+"""The attention kernel choice: our user-facing names, which are installed, and selecting one on a model.
 
-``ModelHandle`` is what travels between the loader and the sampler (the ComfyUI ``REALISDANCE_MODEL`` type and the
-command line alike): a small immutable record, so a downstream step can read the settings without guessing them
-from the weights.
+The DiT runs diffusers' attention dispatch; a backend is offered only when its package is installed, and a model's
+layers always get an explicit backend (diffusers would otherwise fall back to a process-wide one).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
-from .checkpoints import load_transformer
 from .errors import InputError
-from .model.precision import DTYPE_NAMES
 
 # Our user-facing names -> diffusers' attention backend names (diffusers.models.attention_dispatch).
 ATTENTION_BACKENDS = {"sdpa": "native", "sage": "sage", "flash": "flash", "xformers": "xformers"}
 # The package each optional backend needs; a backend is offered only when its package is installed.
 _BACKEND_PACKAGES = {"sage": "sageattention", "flash": "flash_attn", "xformers": "xformers"}
-
-
-@dataclass(frozen=True)
-class ModelHandle:
-    """A loaded RealisDance-DiT transformer and the settings it was loaded with."""
-
-    transformer: torch.nn.Module
-    path: str
-    dtype: str  # storage precision of the transformer blocks: fp32, bf16, fp16, fp8_e4m3fn or fp8_e5m2
-    attention: str  # one of ATTENTION_BACKENDS
 
 
 def available_attention() -> list[str]:
@@ -78,27 +62,3 @@ def set_attention(model: torch.nn.Module, attention: str) -> None:
         raise InputError(f"attention backend '{attention}' cannot be used here ({err}). Choose 'sdpa'.") from err
     finally:
         modeling_logger.setLevel(level)
-
-
-def storage_dtype_name(model: torch.nn.Module) -> str:
-    """The precision the transformer blocks are stored in (fp32-kept norms and modulation tables aside)."""
-    counts: dict[torch.dtype, int] = {}
-    for param in model.parameters():
-        counts[param.dtype] = counts.get(param.dtype, 0) + param.numel()
-    dominant = max(counts, key=counts.get) if counts else torch.float32
-    return DTYPE_NAMES.get(dominant, str(dominant).removeprefix("torch."))
-
-
-def load_model(
-    path: str | Path,
-    dtype: str = "auto",
-    attention: str = "sdpa",
-    device: str | torch.device = "cpu",
-    progress: Callable[[int, int], None] | None = None,
-) -> ModelHandle:
-    """Load the transformer (see ``realisdance.checkpoints.load_transformer``) and select its attention backend."""
-
-    check_attention(attention)  # fail before minutes of loading, not after
-    transformer = load_transformer(path, dtype=dtype, device=device, progress=progress)
-    set_attention(transformer, attention)
-    return ModelHandle(transformer, str(path), storage_dtype_name(transformer), attention)
