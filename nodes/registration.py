@@ -20,6 +20,7 @@ from . import (
     sampler,
     text,
 )
+from .examples import place_example_inputs
 
 NODE_CLASSES: list[type[host.io.ComfyNode]] = [
     *native_nodes.NODES,
@@ -49,13 +50,14 @@ async def comfy_entrypoint() -> RealisDanceExtension:
     """
     host.register_model_folders()
     _register_native_model()
+    place_example_inputs(host.input_directory())
     return RealisDanceExtension()
 
 
 def _register_native_model() -> None:
     """Let the host's model detection (Load Diffusion Model, GGUF loaders, ...) build RealisDance-DiT natively.
 
-    Every real ComfyUI has comfy.ldm / comfy.model_base; only the test double lacks them (it cannot host models).
+    Every real ComfyUI (and the test double) has comfy.model_base; a host without it gets no native model.
     """
     try:
         from .native.model_base import register

@@ -65,12 +65,16 @@ def reference_image(height: int = 320, width: int = 256) -> np.ndarray:
     return image
 
 
-def write_demo_inputs(folder: Path) -> dict[str, Path]:
-    """Write ref.png, smpl.mp4 and hamer.mp4 (24 fps) into ``folder`` once; returns their paths."""
+DEMO_NAMES = {"ref": "ref.png", "smpl": "smpl.mp4", "hamer": "hamer.mp4"}
+
+
+def write_demo_inputs(folder: Path, names: dict[str, str] | None = None, frames: int = 36) -> dict[str, Path]:
+    """Write the reference image and the SMPL-CS / hand videos (24 fps, ``frames`` long) into ``folder`` once, under
+    ``names`` (default ref.png, smpl.mp4, hamer.mp4); returns their paths."""
     folder.mkdir(parents=True, exist_ok=True)
-    paths = {"ref": folder / "ref.png", "smpl": folder / "smpl.mp4", "hamer": folder / "hamer.mp4"}
+    paths = {key: folder / name for key, name in (names or DEMO_NAMES).items()}
     if not all(p.exists() for p in paths.values()):
-        body, hands = pose_frames()
+        body, hands = pose_frames(frames)
         write_video(paths["smpl"], body, fps=24)
         write_video(paths["hamer"], hands, fps=24)
         cv2.imwrite(str(paths["ref"]), cv2.cvtColor(reference_image(), cv2.COLOR_RGB2BGR))

@@ -24,6 +24,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 API_DIR = REPO / "workflows" / "api"
 UI_DIR = REPO / "example_workflows"
+# Model files the templates name -> their models/ folder and download address (ComfyUI's frontend lists a missing
+# file with these from a node's properties.models before Run); files users make themselves have no address.
+MODEL_SOURCES = json.loads((REPO / "workflows" / "model_sources.json").read_text(encoding="utf-8"))
 
 NODE_WIDTH = 400
 COLUMN_GAP = 60
@@ -84,6 +87,19 @@ def _type_name(item) -> str:
     return item.get_io_type() if hasattr(item, "get_io_type") else item.io_type
 
 
+def _models_property(widgets_values: list) -> dict:
+    """``{"models": [{"name", "directory", "url"?}]}`` for the model files among a node's widget values."""
+    models = []
+    for value in widgets_values:
+        source = MODEL_SOURCES.get(value) if isinstance(value, str) else None
+        if source is not None:
+            entry = {"name": value, "directory": source["directory"]}
+            if "url" in source:
+                entry["url"] = source["url"]
+            models.append(entry)
+    return {"models": models} if models else {}
+
+
 def build_ui(prompt: dict, notes: list[dict], schemas: _Schemas) -> dict:
     depths = _depths(prompt)
     links: list[list] = []
@@ -137,7 +153,7 @@ def build_ui(prompt: dict, notes: list[dict], schemas: _Schemas) -> dict:
             "mode": 0,
             "inputs": ui_inputs,
             "outputs": outputs,
-            "properties": {"Node name for S&R": node["class_type"]},
+            "properties": {"Node name for S&R": node["class_type"], **_models_property(widgets_values)},
             "widgets_values": widgets_values,
         }
         title = node.get("_meta", {}).get("title")

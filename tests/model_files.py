@@ -16,6 +16,7 @@ LOADER_INPUTS = {
     ("VAELoader", "vae_name"): ("vae", "vae"),
     ("RealisDanceLoadModel", "model"): ("diffusion_models", "bf16"),
     ("UNETLoader", "unet_name"): ("diffusion_models", "bf16"),
+    ("LoraLoaderModelOnly", "lora_name"): ("loras", "distill_lora"),
 }
 CONVERTED = "comfyui_files"  # beside the tiny release
 
@@ -29,7 +30,29 @@ def converted_parts(release: Path) -> dict[str, Path]:
     parts = {part: out / spec.folder / output_name(part, Path(release)) for part, spec in PARTS.items()}
     if not all(path.is_file() for path in parts.values()):
         convert_release(release, out, overwrite=True)
-    return parts
+    lora = out / "loras" / "tiny_distill_lora.safetensors"  # stands in for the step-distill LoRA of the fast template
+    if not lora.is_file():
+        lora.parent.mkdir(parents=True, exist_ok=True)
+        config = json.loads((Path(release) / "transformer" / "config.json").read_text())
+        dim = config["num_attention_heads"] * config["attention_head_dim"]
+        write_kijai_lora(lora, dim, config["num_layers"])
+    return {**parts, "distill_lora": lora}
+
+
+def write_kijai_lora(path: Path, dim: int, blocks: int, rank: int = 4) -> None:
+    """A LoRA on every block's self-attention q/k/v/o in the kijai / ComfyUI key format (base Wan names)."""
+    import torch
+    from safetensors.torch import save_file
+
+    generator = torch.Generator().manual_seed(7)
+    tensors = {}
+    for block in range(blocks):
+        for proj in ("q", "k", "v", "o"):
+            key = f"diffusion_model.blocks.{block}.self_attn.{proj}"
+            tensors[f"{key}.lora_down.weight"] = 0.3 * torch.randn(rank, dim, generator=generator)
+            tensors[f"{key}.lora_up.weight"] = 0.3 * torch.randn(dim, rank, generator=generator)
+            tensors[f"{key}.alpha"] = torch.tensor(float(rank))
+    save_file(tensors, str(path))
 
 
 def place_model_files(prompt: dict, models_dir: Path, parts: dict[str, Path]) -> None:

@@ -29,7 +29,8 @@ REPO = Path(__file__).resolve().parents[1]
 API = sorted((REPO / "workflows" / "api").glob("*.api.json"))
 UI = REPO / "example_workflows"
 # The native path every template takes.
-NATIVE = {"RealisDanceLoadModel", "RealisDanceToVideo", "RealisDanceReleaseSampler", "VAEDecode"}
+NATIVE = {"RealisDanceLoadModel", "RealisDanceToVideo", "VAEDecode"}
+SAMPLERS = {"RealisDanceReleaseSampler", "KSampler"}  # the release preset, or the fast recipe's stock sampler
 # Release-sized settings turned down for a CPU run (by input name, widget values only).
 SHRINK = {"steps": 2, "num_frames": 5, "max_area": 32 * 56, "iterations": 5}
 
@@ -89,7 +90,8 @@ def host(comfy, tiny_release, demo_media, body_models):
 VIDEO_SIZES = {
     "reference_pose_to_video.api.json": (64, 32),
     "pose_gvhmr_to_video.api.json": (32, 48),
-    "driving_video_to_video.api.json": (64, 32),  # rendered at the driving video's size: the 448x256 demo clip
+    "driving_video_to_video.api.json": (64, 32),
+    "reference_pose_to_video_fast.api.json": (64, 32),  # rendered at the driving video's size: the 448x256 demo clip
 }
 
 
@@ -130,6 +132,7 @@ def test_api_workflow_validates_and_runs_to_the_saved_video(host, path):
     targets, _ = host.validate(prompt)  # as released: release-sized settings, every node id and input known
     assert targets == [i for i, n in prompt.items() if n["class_type"] == "SaveVideo"]
     assert {n["class_type"] for n in prompt.values()} >= NATIVE
+    assert len([n for n in prompt.values() if n["class_type"] in SAMPLERS]) == 1
 
     small = copy.deepcopy(prompt)
     for node in small.values():
@@ -148,10 +151,11 @@ def test_api_workflow_validates_and_runs_to_the_saved_video(host, path):
         assert options["concat_latent_image"].shape == (1, 16, 2, height // 8, width // 8)
         assert options["clip_vision_output"].penultimate_hidden_states.shape == (1, 257, 1280)
     assert result.ui[to_video]["realisdance_summary"][0].startswith(f"{width}x{height}, 5 frames")
-    (sampler,) = [i for i, n in small.items() if n["class_type"] == "RealisDanceReleaseSampler"]
+    (sampler,) = [i for i, n in small.items() if n["class_type"] in SAMPLERS]
     sampled = result.outputs[sampler][0]["samples"]
     assert sampled.shape == latent["samples"].shape and torch.isfinite(sampled).all() and sampled.abs().max() > 0
-    assert result.ui[sampler]["realisdance_summary"][0].startswith("2 steps")
+    if small[sampler]["class_type"] == "RealisDanceReleaseSampler":
+        assert result.ui[sampler]["realisdance_summary"][0].startswith("2 steps")
     (save,) = targets
     (saved,) = result.ui[save]["images"]
     frames, fps = read_video(host.base_dir / "output" / saved["subfolder"] / saved["filename"])
@@ -216,3 +220,27 @@ def test_ui_workflow_is_the_api_twin(host, path):
         assert nodes[origin]["outputs"][slot]["type"] == io_type
     notes = [n["widgets_values"][0] for n in ui["nodes"] if n["type"] == "Note"]
     assert any("wan_2.1_vae.safetensors" in text and "realisdance convert" in text for text in notes)
+
+
+@pytest.mark.parametrize("path", API, ids=lambda p: p.name)
+def test_every_model_file_a_template_names_is_listed_for_the_frontends_missing_model_check(path):
+    """ComfyUI's frontend names a missing model file before Run, with its folder and a download button, from the
+    node's properties.models; the Wan 2.1 files come from Comfy-Org's repackaged repository, the DiT from convert."""
+    from model_files import LOADER_INPUTS
+
+    ui = _load(_ui_path(path))
+    named = 0
+    for node in ui["nodes"]:
+        files = [v for v in node.get("widgets_values", []) if isinstance(v, str) and v.endswith(".safetensors")]
+        listed = {entry["name"]: entry for entry in node["properties"].get("models", [])}
+        assert sorted(listed) == sorted(files), node["type"]
+        for name, entry in listed.items():
+            folders = {folder for (loader, _), (folder, _) in LOADER_INPUTS.items() if loader == node["type"]}
+            assert entry["directory"] in folders, (node["type"], entry)
+            if entry["directory"] == "loras":  # the step-distill LoRA of the fast recipe
+                assert entry["url"] == f"https://huggingface.co/Kijai/WanVideo_comfy/resolve/main/Lightx2v/{name}"
+            elif entry["directory"] != "diffusion_models":
+                assert entry["url"].startswith("https://huggingface.co/Comfy-Org/Wan_2.1_ComfyUI_repackaged/")
+                assert entry["url"].endswith(f"/split_files/{entry['directory']}/{name}")
+            named += 1
+    assert named == (5 if "LoraLoaderModelOnly" in {n["type"] for n in ui["nodes"]} else 4)  # DiT, umT5, CLIP, VAE

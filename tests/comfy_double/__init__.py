@@ -33,6 +33,7 @@ from . import (
     latest_ui,
     model_base,
     model_management,
+    model_nodes,
     model_patcher,
     sampling,
     sd,
@@ -146,7 +147,7 @@ def install(base_dir) -> ComfyDouble:
     comfy_nodes = ModuleType("nodes")  # ComfyUI's nodes.py: the registry the loader fills
     comfy_nodes.NODE_CLASS_MAPPINGS, comfy_nodes.NODE_DISPLAY_NAME_MAPPINGS = {}, {}
     comfy_nodes.EXTENSION_WEB_DIRS = {}
-    for core in core_nodes.NODES:  # the host's own nodes the bundled workflows use
+    for core in [*core_nodes.NODES, *model_nodes.NODES]:  # the host's own nodes the bundled workflows use
         comfy_nodes.NODE_CLASS_MAPPINGS[core.GET_SCHEMA().node_id] = core
     wan = _package("comfy.ldm.wan", model=wan_dit)
     ldm = _package("comfy.ldm", wan=wan)

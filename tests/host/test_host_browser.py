@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import pytest
@@ -22,6 +23,8 @@ def page(comfy_server, host, tiny_release, media, tmp_path_factory):
         "node_types": ours,
         "workflows": ui_workflows(),
         "profile": str(work / "profile"),
+        # Set to a folder to look at each template as the frontend opens it (one PNG per workflow).
+        "screenshots": os.environ.get("REALISDANCE_SCREENSHOTS"),
     }
     return run_driver(host, "browser_check", job, work, timeout=180) | {"ours": ours}
 

@@ -71,7 +71,7 @@ def test_each_bundled_api_workflow_validates_and_executes_on_tiny_models(run, na
     result = run[f"workflow:{name}"]
     _executed_ok(result)
     assert result["history"], "the workflow's output nodes reported nothing"
-    sampler_types = ("RealisDanceSampler", "RealisDanceReleaseSampler")
+    sampler_types = ("RealisDanceSampler", "RealisDanceReleaseSampler", "KSampler")  # KSampler: the fast recipe
     samplers = [node_id for node_id, node in WORKFLOWS[name].items() if node["class_type"] in sampler_types]
     assert samplers
     for sampler in samplers:  # the host's own latent-to-RGB previewer drew every step of our sampler

@@ -80,12 +80,42 @@ async def check(job: dict, port: int) -> dict:
             report["classic"] = await _summary_check(page, job["node_types"])
             report["vue"] = await _with_vue_nodes(page, job["node_types"])
             report["prompts"] = {}
+            if job.get("screenshots"):
+                await page.call("Emulation.setDeviceMetricsOverride", width=1600, height=900, deviceScaleFactor=1,
+                                mobile=False)  # fmt: skip
             for name, workflow in job["workflows"].items():
                 report["prompts"][name] = await page.evaluate(
                     f"(async () => {{ await {APP}.loadGraphData({json.dumps(workflow)});"
                     f" return (await {APP}.graphToPrompt()).output; }})()"
                 )
+                if job.get("screenshots"):
+                    await _screenshot(page, os.path.join(job["screenshots"], f"{name}.png"))
     return report
+
+
+async def _screenshot(page, path: str) -> None:
+    """The page as the user sees it after opening a workflow (dialogs included)."""
+    import base64
+
+    await asyncio.sleep(3.0)  # the frontend's missing-model / missing-media checks run after the load
+    await page.evaluate(  # the template browser a new profile opens with covers the canvas
+        "document.querySelectorAll('.p-dialog-mask .p-dialog-close-button, [aria-label=\"Close\"]')"
+        ".forEach(button => { if (button.closest('.p-dialog')?.innerText.startsWith('Templates')) button.click(); })"
+    )
+    await asyncio.sleep(0.5)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    for suffix in ("", "_errors"):
+        if suffix:  # the frontend's error list, as "See Errors" opens it
+            opened = await page.evaluate(
+                "(() => { const b = [...document.querySelectorAll('button')].find(b => b.innerText.trim() === "
+                "'See Errors'); if (b) b.click(); return !!b; })()"
+            )
+            if not opened:
+                break
+            await asyncio.sleep(1.0)
+        shot = await page.call("Page.captureScreenshot", format="png")
+        with open(path.replace(".png", f"{suffix}.png"), "wb") as out:
+            out.write(base64.b64decode(shot["data"]))
 
 
 SUMMARY_LINE = "64x112, 5 frames; plan: resident"
