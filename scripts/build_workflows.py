@@ -22,8 +22,20 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from subgraph_blueprint import build_blueprint  # noqa: E402 (beside this script)
+
 API_DIR = REPO / "workflows" / "api"
 UI_DIR = REPO / "example_workflows"
+SUBGRAPH_DIR = REPO / "subgraphs"  # subgraph blueprints, served by ComfyUI from a pack's subgraphs/ folder
+# blueprint file name -> (the API twin it is made of, its description)
+BLUEPRINTS = {
+    "RealisDance Pose to Video.json": (
+        "reference_pose_to_video",
+        "RealisDance-DiT as one node: reference image, SMPL-CS body and hand pose frames (and their fps) in, the "
+        "animated frames out, with the release's preset (40 steps, CFG 2). Models as in the template.",
+    ),
+}
 # Model files the templates name -> their models/ folder and download address (ComfyUI's frontend lists a missing
 # file with these from a node's properties.models before Run); files users make themselves have no address.
 MODEL_SOURCES = json.loads((REPO / "workflows" / "model_sources.json").read_text(encoding="utf-8"))
@@ -243,6 +255,10 @@ def expected_files() -> dict[Path, str]:
             notes_path = API_DIR / f"{name}.notes.json"
             notes = json.loads(notes_path.read_text(encoding="utf-8")) if notes_path.is_file() else []
             files[UI_DIR / f"{name}.json"] = json.dumps(build_ui(prompt, notes, schemas), indent=2) + "\n"
+        for file_name, (source, description) in BLUEPRINTS.items():
+            prompt = json.loads((API_DIR / f"{source}.api.json").read_text(encoding="utf-8"))
+            blueprint = build_blueprint(prompt, file_name.removesuffix(".json"), description, build_ui, schemas)
+            files[SUBGRAPH_DIR / file_name] = json.dumps(blueprint, indent=2) + "\n"
     return files
 
 
@@ -253,14 +269,15 @@ def main(argv=None) -> int:
     stale = []
     for path, text in expected_files().items():
         current = path.read_text(encoding="utf-8") if path.is_file() else None
-        picture = path.with_suffix(".jpg")
-        if current != text or not picture.is_file():
+        picture = path.with_suffix(".jpg") if path.parent == UI_DIR else None  # templates have thumbnails
+        if current != text or (picture is not None and not picture.is_file()):
             stale.append(path)
             if not args.check:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(text, encoding="utf-8")
                 # JPEG bytes vary with the Pillow version, so --check asks only that the picture exists.
-                thumbnail(json.loads(text)).save(picture, quality=88)
+                if picture is not None:
+                    thumbnail(json.loads(text)).save(picture, quality=88)
     for path in stale:
         print(("stale: " if args.check else "wrote: ") + str(path.relative_to(REPO)))
     return 1 if args.check and stale else 0

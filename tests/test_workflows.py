@@ -244,3 +244,33 @@ def test_every_model_file_a_template_names_is_listed_for_the_frontends_missing_m
                 assert entry["url"].endswith(f"/split_files/{entry['directory']}/{name}")
             named += 1
     assert named == (5 if "LoraLoaderModelOnly" in {n["type"] for n in ui["nodes"]} else 4)  # DiT, umT5, CLIP, VAE
+
+
+def test_the_subgraph_blueprint_is_the_templates_generation_as_one_node():
+    """subgraphs/RealisDance Pose to Video.json holds the template's nodes but its media and video nodes, with the
+    same widget values; the media come in as the blueprint's inputs and the decoded frames go out."""
+    blueprint = _load(REPO / "subgraphs" / "RealisDance Pose to Video.json")
+    (definition,) = blueprint["definitions"]["subgraphs"]
+    template = _load(UI / "reference_pose_to_video.json")
+    outside = {"LoadImage", "LoadVideo", "GetVideoComponents", "CreateVideo", "SaveVideo", "Note"}
+    expected = {n["id"]: (n["type"], n["widgets_values"]) for n in template["nodes"] if n["type"] not in outside}
+    inner = {n["id"]: (n["type"], n["widgets_values"]) for n in definition["nodes"]}
+    for node_id, (kind, values) in expected.items():
+        assert inner[node_id][0] == kind
+        if kind not in ("RealisDanceToVideo", "CLIPTextEncode"):  # those two take blueprint inputs in widgets
+            assert inner[node_id][1] == values, kind
+    assert set(inner) == set(expected)
+    assert [(i["name"], i["type"]) for i in definition["inputs"]] == [
+        ("reference", "IMAGE"), ("smpl", "IMAGE"), ("hamer", "IMAGE"), ("pose_fps", "FLOAT"), ("prompt", "STRING")
+    ]  # fmt: skip
+    assert [(o["name"], o["type"]) for o in definition["outputs"]] == [("frames", "IMAGE")]
+    links = {link["id"]: link for link in definition["links"]}
+    for slot, item in enumerate(definition["inputs"]):  # each input reaches the node input of its name
+        (link_id,) = item["linkIds"]
+        link = links[link_id]
+        assert (link["origin_id"], link["origin_slot"]) == (-10, slot)
+        target = next(n for n in definition["nodes"] if n["id"] == link["target_id"])
+        assert target["inputs"][link["target_slot"]]["name"] == ("text" if item["name"] == "prompt" else item["name"])
+    (outer,) = blueprint["nodes"]
+    assert outer["type"] == definition["id"] and definition["category"] == "RealisDance"
+    assert outer["properties"]["proxyWidgets"] == [["-1", "pose_fps"], ["-1", "prompt"]]

@@ -128,3 +128,20 @@ def double_view(base_dir: Path) -> dict[str, dict]:
         return json.loads(json.dumps({name: node_info(cls) for name, cls in pack.nodes.items()}))
     finally:
         uninstall(double)
+
+
+def saved_latents(result: dict, base: Path, names) -> dict:
+    """The latents a prompt's SaveLatent nodes wrote (``latents/<name>``), after checking it validated and ran with
+    no exception or execution error (``result``: one prompt's entry of the inprocess_host driver's report)."""
+    from safetensors.torch import load_file
+
+    assert result["valid"] and not result["node_errors"], (result["error"], result["node_errors"])
+    assert "exception" not in result, result["exception"]
+    errors = [data for event, data in result["messages"] if event == "execution_error"]
+    assert not errors, errors
+    out = {}
+    for name in names:
+        files = sorted((base / "output" / "latents").glob(f"{name}_0*.latent"))
+        assert files, f"SaveLatent wrote no {name} latent"
+        out[name] = load_file(str(files[-1]))["latent_tensor"].float()
+    return out

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 from host_env import PACK_MODULE, run_driver
-from workflow_files import NO_WORKFLOWS, place_files, shrunk, ui_workflows
+from workflow_files import NO_WORKFLOWS, blueprint_workflows, place_files, shrunk, ui_workflows
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def page(comfy_server, host, tiny_release, media, tmp_path_factory):
         "url": comfy_server.url,
         "chromium": chromium,
         "node_types": ours,
-        "workflows": ui_workflows(),
+        "workflows": {**ui_workflows(), **blueprint_workflows()},
         "profile": str(work / "profile"),
         # Set to a folder to look at each template as the frontend opens it (one PNG per workflow).
         "screenshots": os.environ.get("REALISDANCE_SCREENSHOTS"),
@@ -54,7 +54,7 @@ def test_the_summary_shows_in_the_hosts_text_preview_and_is_never_saved(page, re
     assert check["in_dom"], check
 
 
-@pytest.mark.parametrize("name", sorted(ui_workflows()) or NO_WORKFLOWS)
+@pytest.mark.parametrize("name", sorted(ui_workflows()) + sorted(blueprint_workflows()) or NO_WORKFLOWS)
 def test_a_bundled_ui_workflow_converts_to_a_prompt_the_server_runs(page, comfy_server, tiny_release, media, name):
     prompt = shrunk(page["prompts"][name])
     missing = place_files(prompt, comfy_server.base, tiny_release, media)

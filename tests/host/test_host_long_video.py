@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from host_env import make_base_dir, run_driver
-from safetensors.torch import load_file
+from host_env import make_base_dir, run_driver, saved_latents
 from test_host_native_sampling import NATIVE_RELEASE, _loaders, condition_inputs, core_latents
 
 FRAMES, WINDOW_FRAMES, OVERLAP_FRAMES = 21, 9, 4  # 6 latent frames in windows of 3 sharing 1
@@ -89,16 +88,9 @@ def latents(host, tiny_release, media, tmp_path_factory) -> dict[str, torch.Tens
                         {"base_dir": str(base), "pack_module": "", "prompts": {"long": {"prompt": long_prompt()}}},
                         work, timeout=600)  # fmt: skip
     result = report["results"]["long"]
-    assert result["valid"] and not result["node_errors"], (result["error"], result["node_errors"])
-    assert "exception" not in result, result["exception"]
-    errors = [data for event, data in result["messages"] if event == "execution_error"]
-    assert not errors, errors
-    out = {"pipeline": core_latents(native, media, FRAMES, MAX_AREA, STEPS, SEED, window=WINDOW_FRAMES,
-                                    window_overlap=OVERLAP_FRAMES, window_scheme="average")}  # fmt: skip
-    for name in ("native", "wan", "whole"):
-        files = sorted((base / "output" / "latents").glob(f"{name}_0*.latent"))
-        assert files, f"SaveLatent wrote no {name} latent"
-        out[name] = load_file(str(files[-1]))["latent_tensor"].float()
+    out = saved_latents(result, base, ("native", "wan", "whole"))
+    out["pipeline"] = core_latents(native, media, FRAMES, MAX_AREA, STEPS, SEED, window=WINDOW_FRAMES,
+                                   window_overlap=OVERLAP_FRAMES, window_scheme="average")  # fmt: skip
     return out
 
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from host_env import make_base_dir, run_driver
-from safetensors.torch import load_file, save_file
+from host_env import make_base_dir, run_driver, saved_latents
+from safetensors.torch import save_file
 
 NATIVE_RELEASE = "TinyNative"
 STEPS, FRAMES, MAX_AREA, SEED = 3, 5, 128 * 224, 1024
@@ -277,17 +277,10 @@ def latents(host, tiny_release, media, tmp_path_factory) -> dict[str, torch.Tens
         timeout=600,
     )
     result = report["results"]["parity"]
-    assert result["valid"] and not result["node_errors"], (result["error"], result["node_errors"])
-    assert "exception" not in result, result["exception"]
-    errors = [data for event, data in result["messages"] if event == "execution_error"]
-    assert not errors, errors
-    out = {"summaries": {node: ui["realisdance_summary"][0] for node, ui in result["history"].items()
-                         if "realisdance_summary" in ui}}  # fmt: skip
-    for name in ("legacy", "native", "lora", "shift", "fp8", "ksampler", "legacy_tc", "native_tc", "native_long",
-                 "ksampler_tc"):  # fmt: skip
-        files = sorted((base / "output" / "latents").glob(f"{name}_0*.latent"))
-        assert files, f"SaveLatent wrote no {name} latent"
-        out[name] = load_file(str(files[-1]))["latent_tensor"].float()
+    out = saved_latents(result, base, ("legacy", "native", "lora", "shift", "fp8", "ksampler", "legacy_tc",
+                                       "native_tc", "native_long", "ksampler_tc"))  # fmt: skip
+    out["summaries"] = {node: ui["realisdance_summary"][0] for node, ui in result["history"].items()
+                        if "realisdance_summary" in ui}  # fmt: skip
     out.update(_core_latents(native, media))
     return out
 

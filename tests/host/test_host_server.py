@@ -132,3 +132,11 @@ def test_a_prompt_cannot_make_a_file_node_read_outside_the_input_folder(comfy_se
     message = error["exception_message"]
     assert error["node_id"] == "1" and "outside ComfyUI's input folder" in message, error
     assert "root:" not in message and "\n" not in message.strip()
+
+
+def test_the_server_offers_the_packs_subgraph_blueprint(comfy_server):
+    """ComfyUI serves a pack's subgraphs/*.json as blueprints (/global_subgraphs): our one-node RealisDance."""
+    status, listing = comfy_server.request("/global_subgraphs")
+    assert status == 200, listing
+    ours = [entry for entry in listing.values() if entry.get("name") == "RealisDance Pose to Video"]
+    assert ours and ours[0]["source"] == "custom_node", listing

@@ -15,7 +15,7 @@ import shutil
 
 import pytest
 import torch
-from host_env import make_base_dir, run_driver
+from host_env import make_base_dir, run_driver, saved_latents
 from safetensors.torch import load_file
 from test_host_native_sampling import NATIVE_RELEASE, _loaders, condition_inputs
 
@@ -101,14 +101,7 @@ def latents(host, tiny_release, media, tmp_path_factory) -> dict[str, torch.Tens
     job = {"base_dir": str(base), "pack_module": "", "prompts": {"lora": {"prompt": trained_lora_prompt()}}}
     report = run_driver(host, "inprocess_host", job, work, timeout=600)
     result = report["results"]["lora"]
-    assert result["valid"] and not result["node_errors"], (result["error"], result["node_errors"])
-    assert "exception" not in result, result["exception"]
-    out = {}
-    for name in ("merged", "with_lora", "without"):
-        files = sorted((base / "output" / "latents").glob(f"{name}_0*.latent"))
-        assert files, f"SaveLatent wrote no {name} latent"
-        out[name] = load_file(str(files[-1]))["latent_tensor"].float()
-    return out
+    return saved_latents(result, base, ("merged", "with_lora", "without"))
 
 
 def test_comfyuis_lora_loader_applies_the_trained_lora_as_the_pack_does(latents):

@@ -49,6 +49,24 @@ def ui_workflows() -> dict[str, dict]:
     return {path.stem: json.loads(path.read_text(encoding="utf-8")) for path in sorted(UI_WORKFLOWS.glob("*.json"))}
 
 
+def blueprint_workflows() -> dict[str, dict]:
+    """ "blueprint:<name>" -> a UI workflow using the subgraph blueprint subgraphs/<name>.json between the media and
+    video nodes of the template it was made from (a real frontend expands it into the prompt it queues)."""
+    import sys
+
+    sys.path.insert(0, str(REPO_ROOT / "scripts"))
+    from build_workflows import BLUEPRINTS, SUBGRAPH_DIR
+    from subgraph_blueprint import with_media
+
+    workflows = {}
+    for file_name, (source, _) in BLUEPRINTS.items():
+        blueprint = json.loads((SUBGRAPH_DIR / file_name).read_text(encoding="utf-8"))
+        template = json.loads((UI_WORKFLOWS / f"{source}.json").read_text(encoding="utf-8"))
+        prompt = json.loads((API_WORKFLOWS / f"{source}.api.json").read_text(encoding="utf-8"))
+        workflows[f"blueprint:{file_name.removesuffix('.json')}"] = with_media(blueprint, template, prompt)
+    return workflows
+
+
 def shrunk(prompt: dict, **overrides) -> dict:
     prompt = copy.deepcopy(prompt)
     values = SHRINK | overrides
