@@ -88,20 +88,45 @@ async def check(job: dict, port: int) -> dict:
                     f"(async () => {{ await {APP}.loadGraphData({json.dumps(workflow)});"
                     f" return (await {APP}.graphToPrompt()).output; }})()"
                 )
+                report.setdefault("errors_on_open", {})[name] = await _errors_on_open(page)
                 if job.get("screenshots"):
                     await _screenshot(page, os.path.join(job["screenshots"], f"{name}.png"))
     return report
+
+
+# The frontend's error notice after a load: "N ERRORS" with Dismiss (frontend 1.45, ComfyUI 0.28) or "<file> is
+# missing" with View details (1.49, ComfyUI 0.33). Its text is returned and the notice closed.
+ERRORS_ON_OPEN = r"""(() => {
+  const heading = [...document.querySelectorAll('body *')].find(e => e.children.length === 0
+    && (/^\d+ errors?$/i.test((e.innerText || '').trim()) || / is missing$/i.test((e.innerText || '').trim())));
+  if (!heading) return null;
+  let box = heading;
+  while (box.parentElement && !/Dismiss|View details/.test(box.innerText)) box = box.parentElement;
+  const text = box.innerText;
+  const close = [...box.querySelectorAll('button')].find(
+    b => b.innerText.trim() === 'Dismiss' || b.innerText.trim() === '');
+  if (close) close.click();
+  return text;
+})()"""
+
+
+async def _close_template_browser(page) -> None:
+    """The template browser a new profile opens with covers the canvas: Escape closes it, as a user would."""
+    for kind in ("keyDown", "keyUp"):
+        await page.call("Input.dispatchKeyEvent", type=kind, key="Escape", code="Escape", windowsVirtualKeyCode=27)
+
+
+async def _errors_on_open(page) -> str | None:
+    """The frontend's error overlay after a workflow is opened (missing models, missing inputs, ...), or None."""
+    await asyncio.sleep(3.0)  # the frontend checks models and media a moment after the load
+    return await page.evaluate(ERRORS_ON_OPEN)
 
 
 async def _screenshot(page, path: str) -> None:
     """The page as the user sees it after opening a workflow (dialogs included)."""
     import base64
 
-    await asyncio.sleep(3.0)  # the frontend's missing-model / missing-media checks run after the load
-    await page.evaluate(  # the template browser a new profile opens with covers the canvas
-        "document.querySelectorAll('.p-dialog-mask .p-dialog-close-button, [aria-label=\"Close\"]')"
-        ".forEach(button => { if (button.closest('.p-dialog')?.innerText.startsWith('Templates')) button.click(); })"
-    )
+    await _close_template_browser(page)
     await asyncio.sleep(0.5)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     for suffix in ("", "_errors"):
