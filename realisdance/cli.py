@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .batch_layout import Job, batch_jobs
 from .convert.command import add_convert_parser
 from .decode_stage import (
     RetryDecode,
@@ -44,19 +45,9 @@ from .speed_options import (
 from .training.command import add_train_parser
 
 CACHE_DIR = Path.home() / ".cache" / "realisdance"
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
 # The demo on the tiny model: small enough to finish in about a minute on 2 CPU cores.
 TINY_DEMO = {"frames": 17, "max_area": 256 * 448, "steps": 8}
-
-
-@dataclass
-class Job:
-    ref: Path
-    smpl: Path
-    hamer: Path
-    prompt: str
-    out: Path
 
 
 def _add_run_options(parser: argparse.ArgumentParser, defaults: dict | None = None) -> None:
@@ -192,42 +183,6 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, default=Path("outputs/demo.mp4"))
     _add_run_options(demo, TINY_DEMO)
     return parser
-
-
-def read_prompt(path: Path) -> str:
-    """A prompt file as text: UTF-8 (with or without a byte-order mark) or UTF-16 with its mark."""
-    data = path.read_bytes()
-    for mark, encoding in ((b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"), (b"\xef\xbb\xbf", "utf-8-sig")):
-        if data.startswith(mark):
-            return data.decode(encoding)
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise InputError(f"{path} is not UTF-8 text; save the prompt as UTF-8 and retry.") from None
-
-
-def batch_jobs(root: Path, out_dir: Path) -> list[Job]:
-    """The official batch layout: ref/<id>.<img>, smpl/<id>.mp4, hamer/<id>.mp4, prompt/<id>.txt."""
-    missing = [name for name in ("ref", "smpl", "hamer") if not (root / name).is_dir()]
-    if missing:
-        raise InputError(
-            f"{root}: a batch folder needs ref/, smpl/ and hamer/ sub-folders; missing {', '.join(missing)}"
-        )
-    jobs = []
-    for ref in sorted(p for p in (root / "ref").iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
-        smpl, hamer = root / "smpl" / f"{ref.stem}.mp4", root / "hamer" / f"{ref.stem}.mp4"
-        absent = [str(p) for p in (smpl, hamer) if not p.is_file()]
-        if absent:
-            raise InputError(f"batch item {ref.stem!r} has no {' or '.join(absent)}; every reference needs both videos")
-        prompt_file = root / "prompt" / f"{ref.stem}.txt"
-        # the release joins the stripped lines of the prompt file
-        prompt = (
-            " ".join(line.strip() for line in read_prompt(prompt_file).splitlines()) if prompt_file.is_file() else ""
-        )
-        jobs.append(Job(ref, smpl, hamer, prompt, out_dir / f"{ref.stem}.mp4"))
-    if not jobs:
-        raise InputError(f"{root / 'ref'}: no reference images found ({', '.join(IMAGE_SUFFIXES)})")
-    return jobs
 
 
 def frames_argument(text: str) -> int | str:

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from realisdance import cli, latents_file
+from realisdance import batch_layout, cli, latents_file
 from realisdance.tiny import build_tiny_release
 from realisdance.video import probe_video, read_video, write_video
 
@@ -35,7 +35,7 @@ def write_item(root, name, prompt=None, frames=8, size=(64, 96)):
 def test_batch_folder_in_the_official_layout(release, tmp_path):
     write_item(tmp_path / "batch", "a", prompt="a person\n dancing \n")
     write_item(tmp_path / "batch", "b")
-    jobs = cli.batch_jobs(tmp_path / "batch", tmp_path / "out")
+    jobs = batch_layout.batch_jobs(tmp_path / "batch", tmp_path / "out")
     assert [(j.ref.name, j.prompt, j.out.name) for j in jobs] == [
         ("a.png", "a person dancing", "a.mp4"),
         ("b.png", "", "b.mp4"),

@@ -9,7 +9,7 @@ import shutil
 import pytest
 import torch
 
-from realisdance import cli, latents_file
+from realisdance import batch_layout, cli, latents_file
 from realisdance.demo_inputs import write_demo_inputs
 from realisdance.tiny import build_tiny_release
 
@@ -105,12 +105,12 @@ def test_root_and_single_job_options_together_are_refused(release, media, tmp_pa
 
 def test_prompt_files_in_utf16_are_read_and_undecodable_ones_named(tmp_path, capsys):
     (tmp_path / "p16.txt").write_bytes("une danseuse\n".encode("utf-16"))
-    assert cli.read_prompt(tmp_path / "p16.txt") == "une danseuse\n"
+    assert batch_layout.read_prompt(tmp_path / "p16.txt") == "une danseuse\n"
     (tmp_path / "bad.txt").write_bytes(b"\xff\xff\xfe\x00abc\x80")
     from realisdance.errors import InputError
 
     with pytest.raises(InputError, match="not UTF-8"):
-        cli.read_prompt(tmp_path / "bad.txt")
+        batch_layout.read_prompt(tmp_path / "bad.txt")
 
 
 @pytest.mark.parametrize(

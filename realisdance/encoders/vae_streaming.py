@@ -50,7 +50,7 @@ def _layout(height: int, width: int, tiling, scale_in: int, scale_out: int) -> l
     ``scale_out`` pixels per latent pixel (decode 1 -> 8, encode 8 -> 1). No tiling: one tile, no weight."""
     if tiling is None:
         return [_Tile(slice(None), slice(None), slice(None), slice(None), None)]
-    from .vae_tiling import tile_weights
+    from .vae_tiles import tile_weights
 
     tiles = []
     for (y, h), (x, w), weight in tile_weights(height, width, tiling, scale_out):

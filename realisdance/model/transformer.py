@@ -21,6 +21,7 @@ from diffusers.utils import USE_PEFT_BACKEND, scale_lora_layers, unscale_lora_la
 from ..errors import InputError
 from ..wan_constants import TEXT_TOKENS  # text arrives as exactly this many tokens (the processor splits on it)
 from .configs import RELEASE_ROPE_FLAGS
+from .diffusers_layout import check_diffusers_layout
 from .rope import RopeShift, ShiftedRotaryEmbedding
 from .strengths import RELEASE_STRENGTHS, ConditionStrengths
 
@@ -108,6 +109,7 @@ class RealisDanceTransformer(WanTransformer3DModel):
             rope_max_seq_len=rope_max_seq_len,
             pos_embed_seq_len=pos_embed_seq_len,
         )
+        check_diffusers_layout(self)  # before our modules: a renamed diffusers module fails here, in one sentence
         inner_dim = num_attention_heads * attention_head_dim
         patch = tuple(patch_size)
         self.rope = ShiftedRotaryEmbedding(

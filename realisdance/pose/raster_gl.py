@@ -18,7 +18,7 @@ import torch
 
 from ..errors import InputError
 from .camera import project_points
-from .render_backend import RasterImage
+from .raster_image import RasterImage
 
 GL_NEAR, GL_FAR = 1e-2, 1e3  # metres; a 24-bit depth buffer then resolves ~0.06 mm at 3 m
 BOX_MARGIN_PX = 2  # pixels around the projected mesh that are still cleared and read back

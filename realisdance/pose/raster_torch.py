@@ -14,7 +14,7 @@ import torch
 
 from ..errors import InputError
 from .camera import project_points
-from .render_backend import RasterImage
+from .raster_image import RasterImage
 
 DEFAULT_NEAR = 1e-3  # metres in front of the camera; triangles with a vertex closer are dropped
 DEFAULT_MAX_CANDIDATES = 1 << 21  # fragments per chunk; ~100 bytes of temporaries each, so ~200 MB at most

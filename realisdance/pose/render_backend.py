@@ -10,27 +10,12 @@ rasterizer (:mod:`.raster_torch`) is always available and is the test oracle; th
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import torch
 
 from ..errors import InputError
-
-
-@dataclass(frozen=True)
-class RasterImage:
-    """attributes (H, W, C) interpolated at pixel centres, zero where no triangle covers the pixel; depth (H, W)
-    camera-space z of the nearest surface, +inf where empty."""
-
-    attributes: torch.Tensor
-    depth: torch.Tensor
-
-    @property
-    def mask(self) -> torch.Tensor:
-        """(H, W) bool: pixels covered by the mesh."""
-        # depth < inf rather than isfinite: the same for depths (never NaN or -inf) and far cheaper on CPU.
-        return self.depth < float("inf")
+from .raster_image import RasterImage
 
 
 @runtime_checkable

@@ -44,7 +44,7 @@ class DataSettings:
 
 def find_clips(root: str | Path) -> list[Clip]:
     """The clips of a training folder, each checked to have its four files; refuses a folder that is not one."""
-    from ..cli import batch_jobs
+    from ..batch_layout import batch_jobs
     from ..video import probe_video
 
     root = Path(root).expanduser()
