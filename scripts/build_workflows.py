@@ -91,12 +91,13 @@ class _Schemas:
     def schema(self, class_type: str):
         return self.classes[class_type].GET_SCHEMA()
 
-
-def _type_name(item) -> str:
-    types = getattr(item, "types", None)
-    if types:  # MultiType: the host joins the accepted types with ","
-        return ",".join(t.io_type for t in types)
-    return item.get_io_type() if hasattr(item, "get_io_type") else item.io_type
+    @staticmethod
+    def type_name(item) -> str:
+        """A socket's type as the frontend writes it."""
+        types = getattr(item, "types", None)
+        if types:  # MultiType: the host joins the accepted types with ","
+            return ",".join(t.io_type for t in types)
+        return item.get_io_type() if hasattr(item, "get_io_type") else item.io_type
 
 
 def _models_property(widgets_values: list) -> dict:
@@ -133,7 +134,7 @@ def build_ui(prompt: dict, notes: list[dict], schemas: _Schemas) -> dict:
                     widgets_values.append("image")
             if is_widget and not _is_link(value):
                 continue
-            entry = {"name": item.id, "type": _type_name(item), "link": None}
+            entry = {"name": item.id, "type": schemas.type_name(item), "link": None}
             if is_widget:
                 entry["widget"] = {"name": item.id}
             if _is_link(value):
@@ -144,7 +145,7 @@ def build_ui(prompt: dict, notes: list[dict], schemas: _Schemas) -> dict:
                 entry["link"] = link_id
             ui_inputs.append(entry)
         outputs = [
-            {"name": o.display_name or _type_name(o), "type": _type_name(o), "slot_index": i, "links": []}
+            {"name": o.display_name or schemas.type_name(o), "type": schemas.type_name(o), "slot_index": i, "links": []}
             for i, o in enumerate(schema.outputs)
         ]
         widgets = sum(isinstance(i, schemas.widget_type) for i in schema.inputs)

@@ -53,7 +53,7 @@ def build_blueprint(prompt: dict, name: str, description: str, build_ui, schemas
     for slot, item in enumerate(externals):
         node = nodes[item["node"]]
         schema_input = next(i for i in schemas.schema(node["type"]).inputs if i.id == item["input"])
-        kind = _io_type(schema_input)
+        kind = schemas.type_name(schema_input)
         link_id = len(links) + 1
         entry = next((e for e in node["inputs"] if e["name"] == item["input"]), None)
         if entry is None:  # a widget fed by the blueprint's input
@@ -130,13 +130,6 @@ def build_blueprint(prompt: dict, name: str, description: str, build_ui, schemas
     }
 
 
-def _io_type(item) -> str:
-    types = getattr(item, "types", None)
-    if types:
-        return ",".join(t.io_type for t in types)
-    return item.get_io_type() if hasattr(item, "get_io_type") else item.io_type
-
-
 def _default(prompt: dict, externals: list[dict], name: str, schemas) -> object:
     item = next(e for e in externals if e["name"] == name)
     node = prompt[item["node"]]
@@ -152,14 +145,15 @@ def with_media(blueprint: dict, template_ui: dict, prompt: dict, node_id: int = 
     nodes = [copy.deepcopy(n) for n in template_ui["nodes"] if n["type"] in OUTSIDE]
     kept = {n["id"] for n in nodes}
     links = [list(link) for link in template_ui["links"] if link[1] in kept and link[3] in kept]
+    kept_links = {link[0] for link in links}
     by_id = {n["id"]: n for n in nodes}
     for node in nodes:
         for entry in node.get("inputs", []):
-            if entry.get("link") is not None and entry["link"] not in {link[0] for link in links}:
+            if entry.get("link") not in kept_links:
                 entry["link"] = None
         for output in node.get("outputs", []):
-            output["links"] = [i for i in output.get("links") or [] if i in {link[0] for link in links}]
-    next_id = max([link[0] for link in links], default=0) + 1
+            output["links"] = [i for i in output.get("links") or [] if i in kept_links]
+    next_id = max(kept_links, default=0) + 1
 
     def connect(origin: int, origin_slot: int, target: dict, target_slot: int, kind: str) -> None:
         nonlocal next_id

@@ -39,18 +39,18 @@ def converted_parts(release: Path) -> dict[str, Path]:
     return {**parts, "distill_lora": lora}
 
 
-def write_kijai_lora(path: Path, dim: int, blocks: int, rank: int = 4) -> None:
+def write_kijai_lora(path: Path, dim: int, blocks: int, rank: int = 4, scale: float = 0.3, seed: int = 7) -> None:
     """A LoRA on every block's self-attention q/k/v/o in the kijai / ComfyUI key format (base Wan names)."""
     import torch
     from safetensors.torch import save_file
 
-    generator = torch.Generator().manual_seed(7)
+    generator = torch.Generator().manual_seed(seed)
     tensors = {}
     for block in range(blocks):
         for proj in ("q", "k", "v", "o"):
             key = f"diffusion_model.blocks.{block}.self_attn.{proj}"
-            tensors[f"{key}.lora_down.weight"] = 0.3 * torch.randn(rank, dim, generator=generator)
-            tensors[f"{key}.lora_up.weight"] = 0.3 * torch.randn(dim, rank, generator=generator)
+            tensors[f"{key}.lora_down.weight"] = scale * torch.randn(rank, dim, generator=generator)
+            tensors[f"{key}.lora_up.weight"] = scale * torch.randn(dim, rank, generator=generator)
             tensors[f"{key}.alpha"] = torch.tensor(float(rank))
     save_file(tensors, str(path))
 

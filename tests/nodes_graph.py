@@ -39,6 +39,26 @@ def loaders(model: str = RELEASE) -> dict:
     }
 
 
+def to_video_node(**inputs) -> dict:
+    """RealisDance To Video wired to ``loaders()`` and TestMedia, at the release's strengths."""
+    base = {
+        "positive": ["pos", 0],
+        "negative": ["neg", 0],
+        "vae": ["vae", 0],
+        "clip_vision": ["clip", 0],
+        "reference": ["media", 0],
+        "smpl": ["media", 1],
+        "hamer": ["media", 2],
+        **SMALL,
+        "pose_fps": 16.0,
+        "pose_strength": 1.0,
+        "pose_start_percent": 0.0,
+        "pose_end_percent": 1.0,
+        "reference_strength": 1.0,
+    }
+    return {"class_type": "RealisDanceToVideo", "inputs": base | inputs}
+
+
 def conditions_node(**inputs) -> dict:
     base = {
         "model": ["model", 0],

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from nodes_graph import SMALL, install_release, loaders, media, register_media
+from nodes_graph import install_release, loaders, media, register_media, to_video_node
 
 from realisdance.encoders import normalize_latents
 from realisdance.tiny import build_tiny_release
@@ -31,27 +31,8 @@ def pack(comfy, release):
     return loaded
 
 
-def _to_video(**inputs) -> dict:
-    base = {
-        "positive": ["pos", 0],
-        "negative": ["neg", 0],
-        "vae": ["vae", 0],
-        "clip_vision": ["clip", 0],
-        "reference": ["media", 0],
-        "smpl": ["media", 1],
-        "hamer": ["media", 2],
-        **SMALL,
-        "pose_fps": 16.0,
-        "pose_strength": 1.0,
-        "pose_start_percent": 0.0,
-        "pose_end_percent": 1.0,
-        "reference_strength": 1.0,
-    }
-    return {"class_type": "RealisDanceToVideo", "inputs": base | inputs}
-
-
 def _graph(**inputs) -> dict:
-    graph = loaders() | {"media": {"class_type": "TestMedia", "inputs": {}}, "tovideo": _to_video(**inputs)}
+    graph = loaders() | {"media": {"class_type": "TestMedia", "inputs": {}}, "tovideo": to_video_node(**inputs)}
     graph["cond"] = {
         "class_type": "RealisDanceConditions",
         "inputs": {k: v for k, v in graph["tovideo"]["inputs"].items() if not k.startswith(("pose_s", "pose_e", "ref"))}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from model_files import write_kijai_lora
-from nodes_graph import RELEASE, SMALL, install_release, loaders, media, register_media
+from nodes_graph import RELEASE, SMALL, install_release, loaders, media, register_media, to_video_node
 
 from realisdance.encoders import normalize_latents
 from realisdance.lora import LoraSpec
@@ -28,24 +28,7 @@ def _graph(steps: int, lora: bool) -> dict:
     graph = loaders() | {
         "media": {"class_type": "TestMedia", "inputs": {}},
         "native": {"class_type": "RealisDanceLoadModel", "inputs": {"model": RELEASE, "weight_dtype": "fp32"}},
-        "tovideo": {
-            "class_type": "RealisDanceToVideo",
-            "inputs": {
-                "positive": ["pos", 0],
-                "negative": ["neg", 0],
-                "vae": ["vae", 0],
-                "clip_vision": ["clip", 0],
-                "reference": ["media", 0],
-                "smpl": ["media", 1],
-                "hamer": ["media", 2],
-                **SMALL,
-                "pose_fps": 16.0,
-                "pose_strength": 1.0,
-                "pose_start_percent": 0.0,
-                "pose_end_percent": 1.0,
-                "reference_strength": 1.0,
-            },
-        },  # fmt: skip
+        "tovideo": to_video_node(),
         "lora": {
             "class_type": "LoraLoaderModelOnly",
             "inputs": {"model": ["native", 0], "lora_name": "distill.safetensors", "strength_model": 1.0},

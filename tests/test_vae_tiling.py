@@ -13,12 +13,12 @@ import pytest
 import torch
 
 from realisdance.encoders.vae import VideoVAE
+from realisdance.encoders.vae_tiles import tile_spans
 from realisdance.encoders.vae_tiling import (
     MIN_CHOSEN_TILE,
     VaeTiling,
     choose_tiling,
     decode_peak_bytes,
-    tile_spans,
 )
 from realisdance.errors import InputError
 from realisdance.tiny import TINY_VAE

@@ -17,7 +17,7 @@ import torch
 
 from ..errors import InputError
 from .vae_streaming import StreamingDecoder, StreamingEncoder
-from .vae_tiles import MIN_TILE, SPATIAL_FACTOR, VaeTiling, tile_spans, tile_weights  # noqa: F401 (the tiling API)
+from .vae_tiles import SPATIAL_FACTOR, VaeTiling
 
 
 @torch.no_grad()

@@ -48,10 +48,6 @@ class CONDRegular:
         return self._copy_with(cond if device is None else cond.to(device))
 
 
-class CONDCrossAttn(CONDRegular):
-    pass
-
-
 class CONDConstant:
     """A value handed to the model as it is (a strength, a pair of sigmas)."""
 
@@ -80,14 +76,6 @@ class ModelSamplingFlow(torch.nn.Module):
     def set_parameters(self, shift: float = 1.0, timesteps: int = 1000, multiplier: int = 1000) -> None:
         self.shift, self.multiplier = shift, multiplier
         self.register_buffer("sigmas", self.sigma(torch.arange(1, timesteps + 1) / timesteps * multiplier))
-
-    @property
-    def sigma_min(self):
-        return self.sigmas[0]
-
-    @property
-    def sigma_max(self):
-        return self.sigmas[-1]
 
     def sigma(self, timestep):
         return time_snr_shift(self.shift, timestep / self.multiplier)

@@ -32,6 +32,3 @@ class ModelPatcher:
         for part in name.split("."):
             value = getattr(value, part)
         return value
-
-    def model_dtype(self):
-        return self.model.get_dtype()

@@ -19,7 +19,7 @@ from __future__ import annotations
 import pytest
 import torch
 from host_env import make_base_dir, run_driver, saved_latents
-from safetensors.torch import save_file
+from model_files import write_kijai_lora
 
 NATIVE_RELEASE = "TinyNative"
 STEPS, FRAMES, MAX_AREA, SEED = 3, 5, 128 * 224, 1024
@@ -240,19 +240,6 @@ def teacache_branches(sampling: dict) -> dict:
     return branches
 
 
-def tiny_lora(path, dim: int, blocks: int, rank: int = 4) -> None:
-    """A LoRA on every block's self-attention q/k/v/o in the kijai / ComfyUI key format (base Wan names)."""
-    generator = torch.Generator().manual_seed(5)
-    tensors = {}
-    for block in range(blocks):
-        for proj in ("q", "k", "v", "o"):
-            key = f"diffusion_model.blocks.{block}.self_attn.{proj}"
-            tensors[f"{key}.lora_down.weight"] = 0.5 * torch.randn(rank, dim, generator=generator)
-            tensors[f"{key}.lora_up.weight"] = 0.5 * torch.randn(dim, rank, generator=generator)
-            tensors[f"{key}.alpha"] = torch.tensor(float(rank))
-    save_file(tensors, str(path))
-
-
 @pytest.fixture(scope="module")
 def latents(host, tiny_release, media, tmp_path_factory) -> dict[str, torch.Tensor]:
     from realisdance.model.configs import named_config
@@ -264,9 +251,8 @@ def latents(host, tiny_release, media, tmp_path_factory) -> dict[str, torch.Tens
     (base / "models" / "realisdance" / NATIVE_RELEASE).symlink_to(native, target_is_directory=True)
     config = named_config("tiny-native-I2V")
     (base / "models" / "loras").mkdir(parents=True)
-    tiny_lora(
-        base / "models" / "loras" / "tiny_lora.safetensors", 128 * config["num_attention_heads"], config["num_layers"]
-    )
+    write_kijai_lora(base / "models" / "loras" / "tiny_lora.safetensors", 128 * config["num_attention_heads"],
+                     config["num_layers"], scale=0.5, seed=5)  # fmt: skip
     for name in ("ref", "smpl", "hamer"):
         (base / "input" / media[name].name).write_bytes(media[name].read_bytes())
     report = run_driver(

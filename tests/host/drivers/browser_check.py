@@ -88,9 +88,10 @@ async def check(job: dict, port: int) -> dict:
                     f"(async () => {{ await {APP}.loadGraphData({json.dumps(workflow)});"
                     f" return (await {APP}.graphToPrompt()).output; }})()"
                 )
-                report.setdefault("errors_on_open", {})[name] = await _errors_on_open(page)
+                await asyncio.sleep(3.0)  # the frontend checks models and media a moment after the load
                 if job.get("screenshots"):
                     await _screenshot(page, os.path.join(job["screenshots"], f"{name}.png"))
+                report.setdefault("errors_on_open", {})[name] = await page.evaluate(ERRORS_ON_OPEN)
     return report
 
 
@@ -116,31 +117,16 @@ async def _close_template_browser(page) -> None:
         await page.call("Input.dispatchKeyEvent", type=kind, key="Escape", code="Escape", windowsVirtualKeyCode=27)
 
 
-async def _errors_on_open(page) -> str | None:
-    """The frontend's error overlay after a workflow is opened (missing models, missing inputs, ...), or None."""
-    await asyncio.sleep(3.0)  # the frontend checks models and media a moment after the load
-    return await page.evaluate(ERRORS_ON_OPEN)
-
-
 async def _screenshot(page, path: str) -> None:
-    """The page as the user sees it after opening a workflow (dialogs included)."""
+    """The page as the user sees it after opening a workflow (the template browser closed, notices kept)."""
     import base64
 
     await _close_template_browser(page)
     await asyncio.sleep(0.5)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    for suffix in ("", "_errors"):
-        if suffix:  # the frontend's error list, as "See Errors" opens it
-            opened = await page.evaluate(
-                "(() => { const b = [...document.querySelectorAll('button')].find(b => b.innerText.trim() === "
-                "'See Errors'); if (b) b.click(); return !!b; })()"
-            )
-            if not opened:
-                break
-            await asyncio.sleep(1.0)
-        shot = await page.call("Page.captureScreenshot", format="png")
-        with open(path.replace(".png", f"{suffix}.png"), "wb") as out:
-            out.write(base64.b64decode(shot["data"]))
+    shot = await page.call("Page.captureScreenshot", format="png")
+    with open(path, "wb") as out:
+        out.write(base64.b64decode(shot["data"]))
 
 
 SUMMARY_LINE = "64x112, 5 frames; plan: resident"
